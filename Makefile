@@ -1,0 +1,56 @@
+# pixio_ros developer entry points. `make demo` and `make test` are the whole set-up.
+#
+# setup: Debian packages (if missing), .venv, a NON-editable install of the package with every
+# extra (editable installs skip data_files, which ament's share directory needs), and
+# .venv/pixio_env.sh, sourced by the targets below.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+ENV_FILE := $(VENV)/pixio_env.sh
+DEPS_STAMP := $(VENV)/.deps-installed
+PKG_STAMP := $(VENV)/.package-installed
+APT_PACKAGES := libusb-1.0-0
+EXTRAS := ros,eval,test,reference
+SOURCES := $(shell find pixio_ros launch config resource -type f -not -name '*.pyc') setup.py package.xml
+
+.PHONY: setup test lint demo clean
+
+setup: $(PKG_STAMP) $(ENV_FILE)
+
+$(DEPS_STAMP): constraints.txt setup.py
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "apt-get install$$missing"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update && $$SUDO apt-get install -y --no-install-recommends $$missing; \
+	fi
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -c constraints.txt setuptools wheel
+	$(BIN)/python -m pip install --quiet -c constraints.txt '.[$(EXTRAS)]'
+	touch $@
+
+$(PKG_STAMP): $(DEPS_STAMP) $(SOURCES)
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation --force-reinstall .
+	touch $@
+
+$(ENV_FILE): Makefile | $(DEPS_STAMP)
+	@echo '# Written by `make setup`. Source it to use pixio_ros from this checkout.' > $@
+	@echo 'export AMENT_PREFIX_PATH="$(abspath $(VENV))$${AMENT_PREFIX_PATH:+:$$AMENT_PREFIX_PATH}"' >> $@
+	@echo 'export PATH="$(abspath $(BIN)):$$PATH"' >> $@
+	@echo '# Fast DDS reads FASTRTPS_* (Jazzy, 2.14) or FASTDDS_* (3.x); a profile you set wins.' >> $@
+	@echo 'export FASTRTPS_DEFAULT_PROFILES_FILE="$${FASTRTPS_DEFAULT_PROFILES_FILE:-$(abspath config/fastdds_shm.xml)}"' >> $@
+	@echo 'export FASTDDS_DEFAULT_PROFILES_FILE="$${FASTDDS_DEFAULT_PROFILES_FILE:-$$FASTRTPS_DEFAULT_PROFILES_FILE}"' >> $@
+	@echo 'export RMW_IMPLEMENTATION="$${RMW_IMPLEMENTATION:-rmw_fastrtps_cpp}"' >> $@
+
+lint: setup
+	$(BIN)/ruff check .
+
+test: setup
+	. $(ENV_FILE) && $(BIN)/ruff check . && $(BIN)/pytest
+
+demo: setup
+	. $(ENV_FILE) && $(BIN)/pixio-ros demo
+
+clean:
+	rm -rf $(VENV) build *.egg-info

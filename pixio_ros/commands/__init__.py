@@ -1,0 +1,1 @@
+"""Subcommands of `pixio-ros`; see `pixio_ros.cli.COMMANDS`."""

@@ -1,0 +1,1 @@
+"""pixio_ros.ros."""

@@ -1,0 +1,59 @@
+"""Build script for the pixio_ros ament_python package (the ros2 pkg template's layout)."""
+
+from glob import glob
+
+from setuptools import find_packages, setup
+
+package_name = 'pixio_ros'
+
+setup(
+    name=package_name,
+    version='0.1.0',
+    packages=find_packages(include=[package_name, f'{package_name}.*']),
+    data_files=[
+        ('share/ament_index/resource_index/packages', [f'resource/{package_name}']),
+        (f'share/{package_name}', ['package.xml']),
+        (f'share/{package_name}/launch', glob('launch/*.launch.py')),
+        (f'share/{package_name}/config', glob('config/*')),
+    ],
+    python_requires='>=3.10',
+    # Versions are pinned in constraints.txt (`make setup` installs with -c constraints.txt).
+    install_requires=[
+        'numpy',
+        'opencv-python-headless',
+        'pyyaml',
+        'safetensors',
+        'setuptools',
+        'torch',
+        'rosbags',
+        'tqdm',
+    ],
+    extras_require={
+        # ROS 2 Jazzy from PyPI wheels, for machines without a ROS installation.
+        'ros': [
+            'ros-jazzy-rclpy',
+            'ros-jazzy-sensor-msgs',
+            'ros-jazzy-std-msgs',
+            'ros-jazzy-diagnostic-msgs',
+            'ros-jazzy-rmw-fastrtps-cpp',
+            'ros-jazzy-rcl-lifecycle',
+            'ros-jazzy-lifecycle-msgs',
+            'ros-jazzy-ament-index-python',
+        ],
+        'eval': ['matplotlib', 'open3d-cpu'],
+        'test': ['pytest', 'pytest-timeout', 'ruff', 'cv-bridge'],
+        # transformers is only the reference implementation the tests compare against.
+        'reference': ['transformers'],
+    },
+    zip_safe=True,
+    maintainer='pixio_ros developers',
+    maintainer_email='pixio-ros@users.noreply.github.com',
+    description='Monocular depth, point clouds and Pixio foundation-model features for ROS 2.',
+    license='Apache-2.0',
+    entry_points={
+        'console_scripts': [
+            'pixio-ros = pixio_ros.cli:main',
+            'pixio_node = pixio_ros.ros.node:main',
+        ],
+    },
+)
