@@ -12,7 +12,7 @@ DEPS_STAMP := $(VENV)/.deps-installed
 PKG_STAMP := $(VENV)/.package-installed
 APT_PACKAGES := libusb-1.0-0
 EXTRAS := ros,eval,test,reference
-SOURCES := $(shell find pixio_ros launch config resource -type f -not -name '*.pyc') setup.py package.xml
+SOURCES := $(shell find pixio_ros launch config resource -type f -not -name '*.pyc') setup.py setup.cfg package.xml
 
 .PHONY: setup test lint demo clean
 

@@ -15,6 +15,13 @@ from pixio_ros.errors import PixioRosError
 # run() only, so `pixio-ros --help` stays fast.
 COMMANDS: dict[str, str] = {
     'demo': 'demo',
+    'export': 'export',
+    'info': 'info',
+    'train-head': 'train_head',
+    'eval': 'evaluate',
+    'make-sample-bag': 'sample_bag',
+    'play': 'play',
+    'bench': 'bench',
 }
 
 

@@ -39,3 +39,44 @@ def ros_context():
     finally:
         if context.ok():
             rclpy.shutdown(context=context)
+
+
+TINY_ARTIFACT_SEED = 0
+
+
+@pytest.fixture(scope='session')
+def tiny_artifact(tmp_path_factory):
+    """Factory for random-init `tiny` artifacts, exported once per argument set per session.
+
+    Call ``make(head_kind='points', input_size=(64, 96), fmt='torchscript') -> Path``; the
+    weights come from a fixed torch seed, so equal arguments give equal models.
+    """
+    import torch
+
+    from pixio_ros.model import build_network, export_artifact
+
+    directory = tmp_path_factory.mktemp('tiny_artifacts')
+    cache: dict[tuple[str, tuple[int, int], str], Path] = {}
+
+    def make(
+        head_kind: str = 'points', input_size: tuple[int, int] = (64, 96), fmt: str = 'torchscript'
+    ) -> Path:
+        key = (head_kind, (int(input_size[0]), int(input_size[1])), fmt)
+        if key not in cache:
+            suffix = '.ts' if fmt == 'torchscript' else '.pt2'
+            path = directory / f'tiny_{head_kind}_{key[1][0]}x{key[1][1]}{suffix}'
+            with torch.random.fork_rng():
+                torch.manual_seed(TINY_ARTIFACT_SEED)
+                net = build_network('tiny', head_kind)
+            export_artifact(
+                net,
+                path,
+                input_size=key[1],
+                fmt=fmt,
+                encoder_pretrained=False,
+                head_trained=False,
+            )
+            cache[key] = path
+        return cache[key]
+
+    return make

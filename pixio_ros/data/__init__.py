@@ -1,1 +1,40 @@
-"""pixio_ros.data."""
+"""Bags in and out (rosbags), stamp pairing, and the synthetic RGB-D sample scene."""
+
+from pixio_ros.data.atomic import OutputExistsError, atomic_output, check_writable
+from pixio_ros.data.bag import BagReader, RawMessage, StampedMessage
+from pixio_ros.data.decode import (
+    camera_matrix,
+    decode_color,
+    decode_depth_image,
+    decode_point_cloud,
+)
+from pixio_ros.data.errors import DataError
+from pixio_ros.data.ply import write_ply
+from pixio_ros.data.sample_bag import SampleBagSpec, render_frame, write_sample_bag
+from pixio_ros.data.scene import Scene, build_scene, camera_path, realistic_intrinsics
+from pixio_ros.data.stamps import StampPairing, nearest_index, pair_stamps
+
+__all__ = [
+    'BagReader',
+    'DataError',
+    'OutputExistsError',
+    'RawMessage',
+    'SampleBagSpec',
+    'StampPairing',
+    'StampedMessage',
+    'Scene',
+    'atomic_output',
+    'build_scene',
+    'camera_matrix',
+    'camera_path',
+    'check_writable',
+    'decode_color',
+    'decode_depth_image',
+    'decode_point_cloud',
+    'nearest_index',
+    'pair_stamps',
+    'realistic_intrinsics',
+    'render_frame',
+    'write_ply',
+    'write_sample_bag',
+]

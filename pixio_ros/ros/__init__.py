@@ -1,1 +1,14 @@
-"""pixio_ros.ros."""
+"""ROS 2 side: the node, message conversions, parameters (the only place importing rclpy)."""
+
+from pixio_ros.ros.errors import NodeError
+
+__all__ = ['NodeError', 'PixioNode', 'main']
+
+
+def __getattr__(name: str):
+    """Import the node (rclpy, torch) only when it is asked for."""
+    if name in ('PixioNode', 'main'):
+        from pixio_ros.ros import node
+
+        return getattr(node, name)
+    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')

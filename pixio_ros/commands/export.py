@@ -1,0 +1,160 @@
+"""`pixio-ros export`: encoder checkpoint (+ trained head) -> one node-ready artifact file."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+HELP = 'Compile a Pixio encoder and a depth / point-map head into one artifact for the node.'
+SIZE_SEPARATOR = 'x'
+
+
+def parse_input_size(text: str) -> tuple[int, int]:
+    """'240x320' (or '256' for a square) -> (240, 320)."""
+    parts = text.lower().split(SIZE_SEPARATOR)
+    try:
+        sides = [int(part) for part in parts]
+    except ValueError:
+        sides = []
+    if len(sides) == 1:
+        sides = sides * 2
+    if len(sides) != 2 or min(sides) <= 0:
+        raise argparse.ArgumentTypeError(f'{text!r} is not HEIGHTxWIDTH, e.g. 240x320.')
+    return sides[0], sides[1]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Register the export options."""
+    encoder = parser.add_mutually_exclusive_group(required=True)
+    encoder.add_argument(
+        '--encoder', type=Path, help='official .pth / .safetensors, or a Hugging Face model folder'
+    )
+    encoder.add_argument(
+        '--random-init',
+        action='store_true',
+        help='random encoder weights (tests and demos only; outputs carry no meaning)',
+    )
+    parser.add_argument(
+        '--size', help='vitb16, vitl16, vith16, vit1b16, vit5b16 or tiny; required with '
+        '--random-init, checked against the weights with --encoder'
+    )  # fmt: skip
+    parser.add_argument(
+        '--head',
+        type=Path,
+        help='trained head: a .safetensors from `pixio-ros train-head`, or a .pth from the '
+        "paper's evaluation code (then give --head-kind depth|linear and --max-depth)",
+    )
+    parser.add_argument(
+        '--head-kind',
+        choices=('depth', 'points', 'linear', 'none'),
+        help='without --head: random-init head of this kind (default points), or none for '
+        'features only; with a paper .pth: the kind of head it holds',
+    )
+    parser.add_argument(
+        '--max-depth',
+        type=float,
+        default=10.0,
+        help='depth range of a random-init or paper head, metres (default 10)',
+    )
+    parser.add_argument(
+        '--input-size', type=parse_input_size, default=(240, 320),
+        help='HEIGHTxWIDTH the node resizes images to, multiples of 16 (default 240x320)',
+    )  # fmt: skip
+    parser.add_argument('--format', dest='fmt', choices=('torchscript', 'export'),
+                        default='torchscript',
+                        help='torchscript (.ts, default; older torch and libtorch load it) or '
+                        'export (.pt2 via torch.export)')  # fmt: skip
+    parser.add_argument('--dtype', choices=('fp32', 'fp16', 'bf16'), default='fp32')
+    parser.add_argument('--device', default='cpu', help='cpu (default) or cuda[:N]')
+    parser.add_argument('-o', '--output', type=Path, required=True, help='artifact file to write')
+    parser.add_argument('--force', action='store_true', help='replace an existing output')
+
+
+def _build(args: argparse.Namespace):
+    """(network, sources, encoder_pretrained, head_trained) from the parsed options."""
+    from pixio_ros.model import ModelError, PixioEncoder, PixioNet, build_head, get_size
+    from pixio_ros.model.artifact import file_sha256
+    from pixio_ros.model.checkpoints import encoder_source_file, load_encoder_checkpoint
+    from pixio_ros.model.head_checkpoints import HeadInfo, load_head_checkpoint, load_paper_head
+
+    sources: dict[str, Path] = {}
+    if args.random_init:
+        if args.size is None:
+            raise ModelError('--random-init needs --size (e.g. --size vitb16).')
+        if args.head is not None:
+            raise ModelError('--head needs the --encoder it was trained with, not --random-init.')
+        encoder = PixioEncoder(get_size(args.size))
+    else:
+        encoder = load_encoder_checkpoint(args.encoder, size=args.size)
+        sources['encoder'] = encoder_source_file(args.encoder)
+    if args.head is not None and args.head.suffix != '.safetensors':
+        if args.head_kind is None:
+            raise ModelError(
+                f"{args.head} is not a train-head .safetensors; for the paper's checkpoints "
+                'pass --head-kind depth|linear and --max-depth.'
+            )
+        head = load_paper_head(
+            args.head, size=encoder.size_name, head_kind=args.head_kind, max_depth=args.max_depth
+        )
+        info = HeadInfo(args.head_kind, encoder.size_name, args.max_depth)
+    elif args.head is not None:
+        head, info = load_head_checkpoint(args.head)
+    if args.head is not None:
+        if info.size != encoder.size_name:
+            raise ModelError(
+                f'{args.head} was trained on a {info.size} encoder, but {args.encoder} is '
+                f'{encoder.size_name}; pass the encoder the head was trained with.'
+            )
+        encoder_sha = file_sha256(sources['encoder'])
+        if info.encoder_sha256 and info.encoder_sha256 != encoder_sha:
+            raise ModelError(
+                f'{args.head} was trained on encoder sha256 {info.encoder_sha256[:12]}..., but '
+                f'{sources["encoder"]} has {encoder_sha[:12]}...; pass the same encoder file.'
+            )
+        sources['head'] = args.head
+    else:
+        head = build_head(get_size(encoder.size_name), args.head_kind or 'points',
+                          max_depth=args.max_depth)  # fmt: skip
+    return PixioNet(encoder, head).eval(), sources, not args.random_init, args.head is not None
+
+
+def run(args: argparse.Namespace) -> int:
+    """Build, export, verify and describe the artifact."""
+    import torch
+
+    from pixio_ros.model import export_artifact
+
+    torch.manual_seed(0)
+    net, sources, encoder_pretrained, head_trained = _build(args)
+    metadata = export_artifact(
+        net,
+        args.output,
+        input_size=args.input_size,
+        fmt=args.fmt,
+        dtype=args.dtype,
+        device=args.device,
+        sources=sources,
+        encoder_pretrained=encoder_pretrained,
+        head_trained=head_trained,
+        force=args.force,
+    )
+    height, width = metadata['input_size']
+    print(
+        f'wrote {args.output} ({metadata["format"]}, {metadata["size"]}, head '
+        f'{metadata["head_kind"]}, {height}x{width}, {metadata["dtype"]}); outputs: '
+        f'{", ".join(metadata["outputs"])}'
+    )
+    print(f'reloaded and compared with the eager model: max abs diff '
+          f'{metadata["parity_max_abs_diff"]:.3g}')  # fmt: skip
+    if not (encoder_pretrained and head_trained) and metadata['head_kind'] != 'none':
+        print(
+            'WARNING: random-init '
+            + ' and '.join(
+                n for n, ok in (('encoder', encoder_pretrained), ('head', head_trained)) if not ok
+            )  # fmt: skip
+            + ': depth and points from this artifact are not meaningful. Train a head with '
+            '`pixio-ros train-head` and export with --head.',
+            file=sys.stderr,
+        )
+    return 0

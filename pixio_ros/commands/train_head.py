@@ -1,0 +1,157 @@
+"""`pixio-ros train-head`: train a depth or point-map head on a frozen Pixio encoder."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from pixio_ros.commands.export import parse_input_size
+
+HELP = 'Train a depth / point-map head on a frozen Pixio encoder from RGB-D bags or a folder.'
+DESCRIPTION = f"""{HELP}
+
+Data: one or more rosbags (--bag, with --image-topic, --depth-topic and, for the point-map head,
+--camera-info-topic; depth aligned to colour, 16UC1 mm or 32FC1 m), or a folder (--data) with
+rgb/NAME.png|jpg, depth/NAME.png (16-bit millimetres, 0 = invalid) and intrinsics.yaml
+(fx, fy, cx, cy in pixels, or K as a 3x3 list). The last --val-fraction of each bag's frames
+validate. RUN_DIR receives best/last .safetensors heads, their JSON, last_state.pt (for
+--resume), train_log.csv and curves.png. Then: pixio-ros export --encoder CKPT --head
+RUN_DIR/best.safetensors -o model.ts
+"""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Register the training options (defaults: the paper's recipe)."""
+    parser.description = DESCRIPTION
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.add_argument(
+        '--encoder',
+        type=Path,
+        required=True,
+        help='official .pth / .safetensors or a Hugging Face model folder',
+    )
+    parser.add_argument(
+        '--head',
+        choices=('depth', 'points', 'linear'),
+        default='depth',
+        help='head to train (default depth)',
+    )
+    data = parser.add_mutually_exclusive_group(required=True)
+    data.add_argument('--bag', type=Path, nargs='+', help='rosbag2 directories or ROS 1 bags')
+    data.add_argument('--data', type=Path, help='folder dataset (see above)')
+    parser.add_argument('--image-topic', help='Image or CompressedImage topic (with --bag)')
+    parser.add_argument('--depth-topic', help='depth Image topic aligned to colour (with --bag)')
+    parser.add_argument('--camera-info-topic', help='colour CameraInfo (needed for --head points)')
+    parser.add_argument(
+        '--stamp-tolerance-ms',
+        type=float,
+        default=5.0,
+        help='colour/depth header stamp pairing tolerance (default 5)',
+    )
+    parser.add_argument('--out', type=Path, required=True, help='run directory (RUN_DIR)')
+    parser.add_argument(
+        '--input-size',
+        type=parse_input_size,
+        default=(256, 256),
+        help='crop size HxW, multiples of 16 (default 256)',
+    )
+    parser.add_argument('--epochs', type=int, default=10)
+    parser.add_argument('--batch', type=int, default=4)
+    parser.add_argument('--lr', type=float, help='default 1e-4 (DPT heads) / 2e-4 (linear)')
+    parser.add_argument('--max-depth', type=float, default=10.0, help='metres (default 10)')
+    parser.add_argument('--min-depth', type=float, default=1e-3, help='metres (default 1e-3)')
+    parser.add_argument('--val-fraction', type=float, default=0.1)
+    parser.add_argument('--device', default='cpu', help='cpu (default) or cuda[:N]')
+    parser.add_argument('--amp', choices=('none', 'bf16', 'fp16'), default='none')
+    parser.add_argument('--resume', action='store_true', help='continue RUN_DIR bit-for-bit')
+    parser.add_argument(
+        '--stop-after-epochs',
+        type=int,
+        help='stop after this many epochs of this invocation (resume later)',
+    )
+    parser.add_argument(
+        '--cache-features',
+        action='store_true',
+        help='encode every frame once (no crops, flips on features): much faster',
+    )
+    parser.add_argument(
+        '--cache-limit-gb',
+        type=float,
+        default=8.0,
+        help='refuse a feature cache larger than this (default 8)',
+    )
+    parser.add_argument(
+        '--no-crop',
+        dest='crop',
+        action='store_false',
+        help='resize whole frames instead of random crops',
+    )
+    parser.add_argument('--no-flip', dest='flip', action='store_false', help='no horizontal flips')
+    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--quiet', action='store_true', help='no progress bars')  # fmt: skip
+
+
+def _load_samples(args: argparse.Namespace):
+    from pixio_ros.training import (
+        TrainingError,
+        load_bag_samples,
+        load_folder_samples,
+        split_by_time,
+    )
+
+    if args.data is not None:
+        return split_by_time([load_folder_samples(args.data)], args.val_fraction)
+    if not args.image_topic or not args.depth_topic:
+        raise TrainingError('--bag needs --image-topic and --depth-topic.')
+    sources = [
+        load_bag_samples(
+            bag,
+            image_topic=args.image_topic,
+            depth_topic=args.depth_topic,
+            camera_info_topic=args.camera_info_topic,
+            stamp_tolerance_ms=args.stamp_tolerance_ms,
+        )
+        for bag in args.bag
+    ]
+    return split_by_time(sources, args.val_fraction)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Load the frames, train, and print the best epoch and the export command."""
+    from pixio_ros.training import TrainConfig, train_head
+
+    config = TrainConfig(
+        encoder=args.encoder,
+        head_kind=args.head,
+        out=args.out,
+        input_size=args.input_size,
+        epochs=args.epochs,
+        batch=args.batch,
+        lr=args.lr,
+        max_depth=args.max_depth,
+        min_depth=args.min_depth,
+        device=args.device,
+        amp=args.amp,
+        cache_features=args.cache_features,
+        cache_limit_gb=args.cache_limit_gb,
+        crop=args.crop,
+        flip=args.flip,
+        seed=args.seed,
+        resume=args.resume,
+        stop_after_epochs=args.stop_after_epochs,
+        progress=not args.quiet,
+    )
+    config.check()
+    train, val = _load_samples(args)
+    print(f'{len(train)} training / {len(val)} validation frames', file=sys.stderr)
+    result = train_head(config, train, val)
+    best = result.best
+    if best:
+        print(
+            f'best epoch {best["epoch"]}: val AbsRel {best["val_abs_rel"]:.4f}, '
+            f'delta1 {best["val_delta1"]:.4f}, train SiLog {best["train_silog"]:.4f}'
+        )
+    print(f'export: pixio-ros export --encoder {args.encoder} --head '
+          f'{result.run_dir / "best.safetensors"} -o model.ts')  # fmt: skip
+    return 0

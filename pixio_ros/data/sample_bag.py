@@ -1,0 +1,144 @@
+"""The synthetic RGB-D sample bag: RealSense-style topics rendered from the deterministic scene.
+
+Topics match `realsense2_camera` with `align_depth.enable:=true`: colour as rgb8 and JPEG, both
+CameraInfos, and depth aligned to colour as 16UC1 millimetres (0 = no return). Colour and depth
+share each header stamp, as the RealSense aligner produces them. The same arguments always give
+the same bytes: stamps start at a fixed epoch and every random draw comes from `seed`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+import cv2
+import numpy as np
+
+from pixio_ros.data.atomic import atomic_output
+from pixio_ros.data.errors import DataError
+from pixio_ros.data.messages import (
+    camera_info_message,
+    compressed_image_message,
+    image_message,
+    serialize,
+    typestore,
+)
+from pixio_ros.data.scene import build_scene, camera_path, realistic_intrinsics
+
+COLOR_TOPIC: Final = '/camera/color/image_raw'
+COMPRESSED_TOPIC: Final = '/camera/color/image_raw/compressed'
+COLOR_INFO_TOPIC: Final = '/camera/color/camera_info'
+DEPTH_TOPIC: Final = '/camera/aligned_depth_to_color/image_raw'
+DEPTH_INFO_TOPIC: Final = '/camera/aligned_depth_to_color/camera_info'
+FRAME_ID: Final = 'camera_color_optical_frame'
+STORAGES: Final = ('mcap', 'sqlite3')
+
+START_STAMP_NS: Final = 1_700_000_000 * 1_000_000_000  # fixed, so the bytes never depend on "now"
+FRAME_RATE_HZ: Final = 30.0
+# Receive (bag log) time lags the header stamp, as on a real camera driver.
+COLOR_LOG_DELAY_NS: Final = 4_000_000
+DEPTH_LOG_DELAY_NS: Final = 6_000_000
+JPEG_QUALITY: Final = 90
+MAX_SENSOR_RANGE_M: Final = 10.0
+MM_PER_M: Final = 1000.0
+# --noise: a stereo sensor's error grows with z^2; some pixels get no return.
+DEPTH_NOISE_PER_M2: Final = 0.002
+DEPTH_DROPOUT_FRACTION: Final = 0.02
+COLOR_NOISE_STD: Final = 3.0
+
+
+@dataclass(frozen=True)
+class SampleBagSpec:
+    """What to render: frame count, image size, seed and whether to add sensor noise."""
+
+    frames: int = 60
+    height: int = 480
+    width: int = 640
+    seed: int = 0
+    noise: bool = False
+
+    def check(self) -> None:
+        """Raise DataError for sizes a camera could not produce."""
+        if self.frames < 1:
+            raise DataError(f'--frames {self.frames} must be at least 1.')
+        if self.height < 8 or self.width < 8:
+            raise DataError(
+                f'--size {self.height}x{self.width} is too small; use at least 8x8 (HxW).'
+            )
+
+
+def depth_to_millimetres(depth_m: np.ndarray) -> np.ndarray:
+    """(H, W) metres (NaN = none) -> 16UC1 millimetres, 0 where invalid or beyond sensor range."""
+    valid = np.isfinite(depth_m) & (depth_m > 0) & (depth_m < MAX_SENSOR_RANGE_M)
+    return np.where(valid, np.round(np.nan_to_num(depth_m) * MM_PER_M), 0).astype(np.uint16)
+
+
+def render_frame(spec: SampleBagSpec, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Frame `index`: (H, W, 3) uint8 RGB, (H, W) float64 metres and the (3, 3) K."""
+    k = realistic_intrinsics(spec.height, spec.width)
+    scene = build_scene(spec.seed)
+    rgb, depth = scene.render(camera_path(index, spec.frames), k, spec.height, spec.width)
+    if spec.noise:
+        rng = np.random.default_rng([spec.seed, index])
+        depth = depth + rng.normal(size=depth.shape) * DEPTH_NOISE_PER_M2 * depth**2
+        depth[rng.random(depth.shape) < DEPTH_DROPOUT_FRACTION] = np.nan
+        noisy = rgb + rng.normal(scale=COLOR_NOISE_STD, size=rgb.shape)
+        rgb = np.clip(np.round(noisy), 0, 255).astype(np.uint8)
+    return rgb, depth, k
+
+
+def write_sample_bag(
+    path: Path, spec: SampleBagSpec = SampleBagSpec(), *, storage: str = 'mcap',
+    force: bool = False, progress: bool = False,
+) -> Path:
+    """Render `spec` and write it as a rosbag2 directory at `path` (atomically).
+
+    Args:
+        path: output bag directory; refused if it exists unless `force`.
+        spec: frames, size, seed and noise.
+        storage: 'mcap' or 'sqlite3'.
+        force: replace an existing `path`.
+        progress: show a tqdm bar.
+
+    Returns:
+        `path`.
+    """
+    from rosbags.rosbag2 import StoragePlugin, Writer
+    from tqdm import tqdm
+
+    spec.check()
+    if storage not in STORAGES:
+        raise DataError(f'--storage {storage!r} is unknown; choose one of {", ".join(STORAGES)}.')
+    plugin = StoragePlugin.MCAP if storage == 'mcap' else StoragePlugin.SQLITE3
+    period_ns = round(1e9 / FRAME_RATE_HZ)
+    with atomic_output(Path(path), force=force) as staging:
+        writer = Writer(staging, version=Writer.VERSION_LATEST, storage_plugin=plugin)
+        with writer:
+            store = typestore()
+            add = writer.add_connection
+            color = add(COLOR_TOPIC, 'sensor_msgs/msg/Image', typestore=store)
+            compressed = add(COMPRESSED_TOPIC, 'sensor_msgs/msg/CompressedImage', typestore=store)
+            color_info = add(COLOR_INFO_TOPIC, 'sensor_msgs/msg/CameraInfo', typestore=store)
+            depth = add(DEPTH_TOPIC, 'sensor_msgs/msg/Image', typestore=store)
+            depth_info = add(DEPTH_INFO_TOPIC, 'sensor_msgs/msg/CameraInfo', typestore=store)
+            for index in tqdm(range(spec.frames), desc='render', unit='frame',
+                              disable=not progress):
+                rgb, depth_m, k = render_frame(spec, index)
+                stamp = START_STAMP_NS + index * period_ns
+                ok, jpeg = cv2.imencode('.jpg', rgb[:, :, ::-1],
+                                        [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+                if not ok:
+                    raise DataError(f'JPEG encoding of frame {index} failed.')
+                info = camera_info_message(k, spec.height, spec.width, stamp, FRAME_ID)
+                color_time = stamp + COLOR_LOG_DELAY_NS
+                depth_time = stamp + DEPTH_LOG_DELAY_NS
+                writer.write(color, color_time,
+                             serialize(image_message(rgb, 'rgb8', stamp, FRAME_ID)))
+                writer.write(compressed, color_time,
+                             serialize(compressed_image_message(jpeg.tobytes(), stamp, FRAME_ID)))
+                writer.write(color_info, color_time, serialize(info))
+                writer.write(depth, depth_time, serialize(
+                    image_message(depth_to_millimetres(depth_m), '16UC1', stamp, FRAME_ID)))
+                writer.write(depth_info, depth_time, serialize(info))
+    return Path(path)

@@ -1,0 +1,89 @@
+"""What `pixio-ros eval` was asked to do, validated before any file is read or written."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from pixio_ros.evaluation.alignment import ALIGN_NONE, check_align_mode
+from pixio_ros.evaluation.errors import EvaluationError
+from pixio_ros.evaluation.metrics import check_depth_range
+from pixio_ros.evaluation.pointcloud import DEFAULT_FSCORE_THRESHOLD_M, DEFAULT_MAX_POINTS
+
+NS_PER_MS = 1_000_000
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """One evaluation run.
+
+    Attributes:
+        bag: input bag (rosbag2 directory or ROS 1 .bag).
+        image_topic: colour images (Image or CompressedImage) the model sees.
+        depth_topic: ground-truth depth (16UC1 mm or 32FC1 m).
+        out: result directory (refused if it exists, unless `force`).
+        model: artifact to run (exclusive with `prediction_topic`).
+        prediction_topic: depth already in the bag to score instead of running a model.
+        camera_info_topic: intrinsics for the 3D metrics and the output point cloud; optional.
+        align: alignment mode before scoring.
+        min_depth: evaluated range lower bound, metres.
+        max_depth: evaluated range upper bound, metres.
+        stamp_tolerance_ms: largest header-stamp difference accepted when pairing; 0 = exact.
+        max_frames: evaluate at most this many paired frames (in stamp order); None = all.
+        write_bag: optional output bag with the /pixio/* topics.
+        force: replace existing outputs.
+        device: Engine device ('auto', 'cpu', 'cuda').
+        fscore_threshold: F-score distance threshold, metres.
+        max_points: subsample clouds to at most this many points for the 3D metrics.
+    """
+
+    bag: Path
+    image_topic: str
+    depth_topic: str
+    out: Path
+    model: Path | None = None
+    prediction_topic: str | None = None
+    camera_info_topic: str | None = None
+    align: str = ALIGN_NONE
+    min_depth: float = 1e-3
+    max_depth: float = 10.0
+    stamp_tolerance_ms: float = 5.0
+    max_frames: int | None = None
+    write_bag: Path | None = None
+    force: bool = False
+    device: str = 'auto'
+    fscore_threshold: float = DEFAULT_FSCORE_THRESHOLD_M
+    max_points: int = DEFAULT_MAX_POINTS
+
+    @property
+    def tolerance_ns(self) -> int:
+        """Pairing tolerance in integer nanoseconds."""
+        return round(self.stamp_tolerance_ms * NS_PER_MS)
+
+    def validate(self) -> None:
+        """Raise EvaluationError for any inconsistent option (before touching files)."""
+        if (self.model is None) == (self.prediction_topic is None):
+            raise EvaluationError(
+                'give exactly one of --model ARTIFACT (run a model) or --prediction-topic TOPIC '
+                '(score depth already in the bag).'
+            )
+        check_align_mode(self.align)
+        check_depth_range(self.min_depth, self.max_depth)
+        if not self.stamp_tolerance_ms >= 0:
+            raise EvaluationError(
+                f'--stamp-tolerance-ms {self.stamp_tolerance_ms} must be >= 0 (0 = exact).'
+            )
+        if self.max_frames is not None and self.max_frames < 1:
+            raise EvaluationError(f'--max-frames {self.max_frames} must be at least 1.')
+        if not self.fscore_threshold > 0 or self.max_points < 1:
+            raise EvaluationError(
+                f'F-score threshold {self.fscore_threshold} m and max points {self.max_points} '
+                'must be positive.'
+            )
+        if self.write_bag is not None and self.write_bag.resolve() == self.out.resolve():
+            raise EvaluationError(f'--write-bag {self.write_bag} must differ from --out.')
+
+    def to_json(self) -> dict[str, Any]:
+        """The configuration as JSON-friendly values (paths as strings)."""
+        return {k: str(v) if isinstance(v, Path) else v for k, v in asdict(self).items()}

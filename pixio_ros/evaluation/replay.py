@@ -1,0 +1,190 @@
+"""Offline replay: decode each paired frame, predict, score it, and collect the results.
+
+Deterministic: frames are processed in a fixed order, the model runs on CPU/GPU in inference
+mode, and summaries are image-level means over the frames in stamp order.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import numpy as np
+
+from pixio_ros.data.bag import BagReader
+from pixio_ros.data.decode import ImageCodecError, decode_color, decode_depth_image
+from pixio_ros.evaluation.alignment import ALIGN_NONE
+from pixio_ros.evaluation.config import EvalConfig
+from pixio_ros.evaluation.errors import EvaluationError
+from pixio_ros.evaluation.metrics import FrameDepthScore, score_frame
+from pixio_ros.evaluation.output_bag import PixioBagWriter
+from pixio_ros.evaluation.plan import DEPTH, IMAGE, PREDICTION, EvaluationPlan, FramePlan
+from pixio_ros.evaluation.pointcloud import score_point_clouds
+from pixio_ros.evaluation.predictors import FramePrediction, Predictor
+from pixio_ros.runtime.camera import CameraError, PinholeCamera, backproject
+
+MS_PER_S: Final = 1000.0
+# Relative-error histogram (|pred - gt| / gt) over every valid pixel of every frame.
+HISTOGRAM_EDGES: Final = np.linspace(0.0, 1.0, 51)
+
+STATUS_OK: Final = 'ok'
+SKIP_DECODE: Final = 'decode_error'
+SKIP_FEW_PIXELS: Final = 'too_few_valid_pixels'
+SKIP_NO_PREDICTION: Final = 'missing_prediction'
+
+
+@dataclass
+class FrameResult:
+    """The outcome of one frame (a row of per_frame.csv)."""
+
+    number: int
+    stamp_ns: int
+    status: str
+    detail: str = ''
+    metrics: dict[str, float] = field(default_factory=dict)
+    raw_metrics: dict[str, float] = field(default_factory=dict)
+    valid_pixels: int = 0
+    coverage: float = 0.0
+    scale: float = float('nan')
+    shift: float = float('nan')
+    chamfer: float = float('nan')
+    fscore: float = float('nan')
+    inference_ms: float = float('nan')
+    total_ms: float = float('nan')
+
+
+@dataclass
+class FrameView:
+    """Arrays of one frame for the report's panels: RGB, ground truth, aligned prediction."""
+
+    rgb: np.ndarray
+    gt: np.ndarray
+    aligned: np.ndarray
+
+
+@dataclass
+class ReplayOutput:
+    """Everything the reports need."""
+
+    frames: list[FrameResult]
+    histogram: np.ndarray
+    wall_s: float
+
+
+def _camera_for(plan: EvaluationPlan, frame: FramePlan, shape: tuple[int, int]
+                ) -> PinholeCamera | None:
+    camera = plan.camera_at(frame.stamp_ns)
+    if camera is None:
+        return None
+    try:
+        return camera.matched_to(shape[1], shape[0])
+    except CameraError as err:
+        raise EvaluationError(f'--camera-info-topic does not fit the depth images: {err}') from err
+
+
+class Replayer:
+    """Runs frames through a predictor and the metrics.
+
+    Args:
+        config: the run's configuration.
+        plan: frames and cameras from `build_plan`.
+        predictor: an EnginePredictor or a TopicPredictor.
+        writer: optional output bag writer.
+    """
+
+    def __init__(self, config: EvalConfig, plan: EvaluationPlan, predictor: Predictor,
+                 writer: PixioBagWriter | None = None) -> None:
+        self.config = config
+        self.plan = plan
+        self.predictor = predictor
+        self.writer = writer
+
+    def _decode(self, messages: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+        return decode_color(messages[IMAGE]), decode_depth_image(messages[DEPTH])
+
+    def _score(self, prediction: FramePrediction, gt: np.ndarray) -> FrameDepthScore | None:
+        return score_frame(prediction.depth, gt, align=self.config.align,
+                           min_depth=self.config.min_depth, max_depth=self.config.max_depth)
+
+    def process(self, frame: FramePlan, messages: dict[str, Any],
+                histogram: np.ndarray | None = None) -> tuple[FrameResult, FrameView | None]:
+        """Score one frame; bad frames come back with a skip status instead of raising."""
+        start = time.perf_counter()
+        result = FrameResult(frame.number, frame.stamp_ns, STATUS_OK)
+        if PREDICTION in frame.indices and frame.indices[PREDICTION] is None:
+            result.status = SKIP_NO_PREDICTION
+            return result, None
+        try:
+            rgb, gt = self._decode(messages)
+        except ImageCodecError as err:
+            result.status, result.detail = SKIP_DECODE, str(err)
+            return result, None
+        prediction = self.predictor.predict(rgb, messages, gt.shape)
+        if prediction.inference_ms is not None:
+            result.inference_ms = prediction.inference_ms
+        camera = _camera_for(self.plan, frame, gt.shape)
+        if self.writer is not None:
+            self.writer.write_frame(frame.stamp_ns, messages[IMAGE].header.frame_id,
+                                    depth=prediction.depth, rgb=rgb, camera=camera,
+                                    points=prediction.points, features=prediction.features)
+        score = self._score(prediction, gt)
+        if score is None:
+            result.status = SKIP_FEW_PIXELS
+            return result, None
+        result.metrics = score.metrics
+        if self.config.align != ALIGN_NONE:  # the metric (unaligned) view, labelled apart
+            raw = score_frame(prediction.depth, gt, align=ALIGN_NONE,
+                              min_depth=self.config.min_depth, max_depth=self.config.max_depth)
+            result.raw_metrics = raw.metrics if raw is not None else {}
+        result.valid_pixels, result.coverage = score.valid_pixels, score.coverage
+        result.scale, result.shift = score.scale, score.shift
+        valid = np.isfinite(score.aligned)
+        if histogram is not None:
+            relative = np.abs(score.aligned[valid] - gt[valid]) / gt[valid]
+            histogram += np.histogram(np.minimum(relative, HISTOGRAM_EDGES[-1]),
+                                      bins=HISTOGRAM_EDGES)[0]
+        if camera is not None:
+            rays = camera.rays()
+            cloud = score_point_clouds(
+                backproject(score.aligned.astype(np.float32), rays)[valid],
+                backproject(gt, rays)[valid],
+                threshold=self.config.fscore_threshold, max_points=self.config.max_points,
+            )
+            result.chamfer, result.fscore = cloud.chamfer, cloud.fscore
+        result.total_ms = (time.perf_counter() - start) * MS_PER_S
+        return result, FrameView(rgb, gt, score.aligned)
+
+    def run(self, bag: BagReader, *, progress: bool = False) -> ReplayOutput:
+        """Process every planned frame; results come back sorted by stamp."""
+        from tqdm import tqdm
+
+        from pixio_ros.evaluation.plan import iter_frame_messages
+
+        histogram = np.zeros(len(HISTOGRAM_EDGES) - 1, dtype=np.int64)
+        results: dict[int, FrameResult] = {}
+        start = time.perf_counter()
+        with tqdm(total=len(self.plan.frames), desc='eval', unit='frame',
+                  disable=not progress) as bar:
+            for frame, messages in iter_frame_messages(bag, self.plan):
+                results[frame.number], _ = self.process(frame, messages, histogram)
+                bar.update()
+        wall = time.perf_counter() - start
+        frames = [results[f.number] for f in self.plan.frames if f.number in results]
+        return ReplayOutput(frames, histogram, wall)
+
+    def views(self, bag: BagReader, numbers: list[int]) -> dict[int, FrameView]:
+        """Re-run the frames `numbers` (for the report's panels) and return their arrays."""
+        from pixio_ros.evaluation.plan import iter_frame_messages
+
+        wanted = [f for f in self.plan.frames if f.number in set(numbers)]
+        views = {}
+        writer, self.writer = self.writer, None  # already written during `run`
+        try:
+            for frame, messages in iter_frame_messages(bag, self.plan, wanted):
+                _, view = self.process(frame, messages)
+                if view is not None:
+                    views[frame.number] = view
+        finally:
+            self.writer = writer
+        return views

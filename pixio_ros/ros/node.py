@@ -1,0 +1,385 @@
+"""PixioNode: camera image (+ CameraInfo) in; depth, points, features, embedding, diagnostics out.
+
+Frame flow: the image callback only puts the newest message into a one-slot mailbox (a replaced
+frame counts as dropped). The inference thread takes the newest frame, decodes it and runs the
+engine for the outputs that have subscribers; its result goes through a second one-slot mailbox
+to the publishing thread, which builds the messages and publishes them with the input's header.
+The two stages overlap (the next frame's inference runs while the last one is published), so
+throughput is set by the slower stage, not their sum, and latency stays bounded. A bad frame is
+logged (throttled per reason), counted and skipped.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+import traceback
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
+from std_msgs.msg import String
+
+from pixio_ros.errors import PixioRosError
+from pixio_ros.ros.convert import (
+    camera_from_info,
+    compressed_to_rgb,
+    image_to_rgb,
+    model_info_msg,
+)
+from pixio_ros.ros.diagnostics import NodeStats, diagnostic_array
+from pixio_ros.ros.errors import NodeError
+from pixio_ros.ros.frame import (
+    FrameOutputs,
+    InferredFrame,
+    Wanted,
+    build_outputs,
+    engine_outputs,
+)
+from pixio_ros.ros.mailbox import Mailbox
+from pixio_ros.ros.params import (
+    Settings,
+    declare_parameters,
+    on_set_result,
+    qos_from_settings,
+)
+from pixio_ros.runtime.camera import CameraError, PinholeCamera
+from pixio_ros.runtime.engine import EXPORT_HINT, Engine, EngineError, RandomInitWarning
+from pixio_ros.runtime.image_codec import ImageCodecError
+
+__all__ = ['PixioNode', 'main']
+
+NODE_NAME = 'pixio'
+WORKER_POLL_S = 0.1
+LOG_THROTTLE_S = 5.0
+NS_PER_MS = 1e6
+NS_PER_S = 1e9
+DIAGNOSTICS_QOS_DEPTH = 10
+# Short reasons a frame can fail for (diagnostics keys `errors <reason>`).
+ERROR_REASONS: tuple[tuple[type[Exception], str], ...] = (
+    (ImageCodecError, 'decode'),
+    (CameraError, 'camera_info'),
+    (EngineError, 'inference'),
+)
+
+
+class PixioNode(Node):
+    """The pixio_ros node; see the module docstring for the frame flow.
+
+    Args:
+        node_name: ROS node name (remappable with --ros-args -r __node:=...).
+        **kwargs: passed to rclpy.node.Node (context, parameter_overrides, namespace, ...).
+
+    Raises:
+        PixioRosError: a missing/invalid artifact or invalid start-up parameters.
+    """
+
+    def __init__(self, node_name: str = NODE_NAME, **kwargs: Any):
+        super().__init__(node_name, **kwargs)
+        self._settings = declare_parameters(self)
+        settings = self._settings
+        if not settings['model_path']:
+            raise NodeError(
+                'parameter model_path is empty; point it at an artifact (e.g. '
+                f'--ros-args -p model_path:=model.ts); {EXPORT_HINT}'
+            )
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter('always', RandomInitWarning)
+            self.engine = Engine(
+                settings['model_path'],
+                device=settings['device'],
+                precision=settings['precision'],
+                warmup_runs=settings['warmup_runs'],
+            )
+        for warning in caught:
+            if issubclass(warning.category, RandomInitWarning):
+                self.get_logger().warning(str(warning.message))
+        self.stats = NodeStats()
+        self._failed_reported = 0
+        self._last_log: dict[str, float] = {}
+        self._camera_info: tuple[CameraInfo, PinholeCamera] | None = None
+        self._mailbox: Mailbox[Image | CompressedImage] = Mailbox()
+        self._create_publishers(settings)
+        self._create_subscriptions(settings)
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+        self._diagnostics_timer = self.create_timer(
+            settings['diagnostics_period'], self._publish_diagnostics
+        )
+        self._results: Mailbox[InferredFrame] = Mailbox()
+        self._stop = threading.Event()
+        self._threads = [
+            threading.Thread(target=self._infer_loop, name='pixio_inference', daemon=True),
+            threading.Thread(target=self._publish_loop, name='pixio_publishing', daemon=True),
+        ]
+        for thread in self._threads:
+            thread.start()
+        self.get_logger().info(
+            f'{self.engine.path.name} on {self.engine.device} ({settings["precision"]}), input '
+            f'{self.engine.input_size[1]}x{self.engine.input_size[0]}, outputs '
+            f'{", ".join(self.engine.outputs)}; listening on '
+            f'{self._image_subscription.topic_name}'
+        )
+
+    @property
+    def has_camera_info(self) -> bool:
+        """Whether a valid CameraInfo has arrived (points then come from back-projection)."""
+        return self._camera_info is not None
+
+    # --- set-up ---------------------------------------------------------------------------
+
+    def _create_publishers(self, settings: Settings) -> None:
+        qos = qos_from_settings(settings, 'output_qos')
+        self._depth_pub = self.create_publisher(Image, 'depth', qos)
+        self._depth_info_pub = self.create_publisher(CameraInfo, 'depth/camera_info', qos)
+        self._colored_pub = self.create_publisher(Image, 'depth/colored', qos)
+        self._points_pub = self.create_publisher(PointCloud2, 'points', qos)
+        self._features_pub = self.create_publisher(PointCloud2, 'features', qos)
+        self._embedding_pub = self.create_publisher(PointCloud2, 'embedding', qos)
+        latched = QoSProfile(
+            depth=1,
+            reliability=ReliabilityPolicy.RELIABLE,
+            durability=DurabilityPolicy.TRANSIENT_LOCAL,
+        )
+        self._model_info_pub = self.create_publisher(String, 'model_info', latched)
+        self._model_info_pub.publish(model_info_msg(self.engine.metadata))
+        self._diagnostics_pub = self.create_publisher(
+            DiagnosticArray, '/diagnostics', DIAGNOSTICS_QOS_DEPTH
+        )
+
+    def _create_subscriptions(self, settings: Settings) -> None:
+        qos = qos_from_settings(settings, 'input_qos')
+        if settings['compressed_input']:
+            self._image_subscription = self.create_subscription(
+                CompressedImage, 'image/compressed', self._on_image, qos
+            )
+        else:
+            self._image_subscription = self.create_subscription(
+                Image, 'image', self._on_image, qos
+            )
+        self._info_subscription = self.create_subscription(
+            CameraInfo, 'camera_info', self._on_camera_info, qos
+        )
+
+    # --- callbacks (never raise) ----------------------------------------------------------
+
+    def _on_image(self, msg: Image | CompressedImage) -> None:
+        self.stats.frame_received(replaced=self._mailbox.put(msg))
+
+    def _on_camera_info(self, msg: CameraInfo) -> None:
+        try:
+            self._camera_info = (msg, camera_from_info(msg))
+        except CameraError as err:
+            self._camera_info = None
+            self._log_throttled('camera_info_invalid', f'ignoring CameraInfo: {err}')
+
+    def _on_set_parameters(self, parameters: list[Parameter]) -> Any:
+        result = on_set_result(parameters)
+        if result.successful:
+            self._settings = self._settings.replaced({p.name: p.value for p in parameters})
+        return result
+
+    def _publish_diagnostics(self) -> None:
+        snapshot = self.stats.snapshot()
+        failed_since_last = snapshot.failed - self._failed_reported
+        self._failed_reported = snapshot.failed
+        self._diagnostics_pub.publish(
+            diagnostic_array(
+                self.get_clock().now().to_msg(),
+                f'{self.get_namespace().rstrip("/")}/{self.get_name()}: pixio inference',
+                str(self.engine.device),
+                snapshot,
+                failed_since_last=failed_since_last,
+                device_memory_bytes=self.engine.device_memory_bytes(),
+                extra={
+                    'device': str(self.engine.device),
+                    'precision': self.engine.precision,
+                    'model': self.engine.path.name,
+                    'model sha256': self.engine.metadata['sha256'],
+                },
+            )
+        )
+
+    # --- inference and publishing threads ---------------------------------------------------
+
+    def _infer_loop(self) -> None:
+        next_start = 0.0
+        while not self._stop.is_set():
+            rate = self._settings['max_rate_hz']
+            if rate > 0:
+                delay = next_start - time.monotonic()
+                if delay > 0 and self._stop.wait(delay):
+                    break
+            msg = self._mailbox.take(WORKER_POLL_S)
+            if msg is None:
+                continue
+            started = time.monotonic()
+            next_start = started + 1.0 / rate if rate > 0 else 0.0
+            try:
+                inferred = self._infer(msg)
+            except Exception as err:  # a frame must never stop the thread
+                self._frame_failed(err)
+                continue
+            if inferred is not None and self._results.put(inferred):
+                self.stats.frame_dropped()
+
+    def _publish_loop(self) -> None:
+        while not self._stop.is_set():
+            inferred = self._results.take(WORKER_POLL_S)
+            if inferred is None:
+                continue
+            try:
+                self._build_and_publish(inferred)
+            except Exception as err:  # a frame must never stop the thread
+                self._frame_failed(err)
+
+    def _frame_failed(self, err: Exception) -> None:
+        reason = next((name for kind, name in ERROR_REASONS if isinstance(err, kind)), 'internal')
+        self.stats.frame_failed(reason)
+        detail = str(err) if isinstance(err, PixioRosError) else traceback.format_exc()
+        self._log_throttled(reason, f'frame skipped ({reason}): {detail}')
+
+    def _wanted(self, settings: Settings) -> Wanted:
+        def active(publisher: Any, toggle: str) -> bool:
+            return bool(settings[toggle]) and publisher.get_subscription_count() > 0
+
+        return Wanted(
+            depth=active(self._depth_pub, 'publish.depth')
+            or active(self._depth_info_pub, 'publish.depth'),
+            colored=active(self._colored_pub, 'publish.depth_colored'),
+            points=active(self._points_pub, 'publish.points'),
+            features=active(self._features_pub, 'publish.features'),
+            embedding=active(self._embedding_pub, 'publish.embedding'),
+        )
+
+    def _camera_for(
+        self, width: int, height: int
+    ) -> tuple[CameraInfo | None, PinholeCamera | None]:
+        """(CameraInfo, intrinsics at the image size) or (None, None); CameraError on mismatch."""
+        stored = self._camera_info
+        if stored is None:
+            return None, None
+        info, camera = stored
+        return info, camera.matched_to(width, height)
+
+    def _infer(self, msg: Image | CompressedImage) -> InferredFrame | None:
+        """Decode and run the engine for the wanted outputs; None when nothing is wanted."""
+        settings = self._settings
+        wanted = self._wanted(settings)
+        if not wanted.anything:
+            self.stats.frame_idle()
+            return None
+        if isinstance(msg, CompressedImage):
+            rgb = compressed_to_rgb(msg)
+        else:
+            rgb = image_to_rgb(msg)
+        height, width = rgb.shape[:2]
+        info, camera = self._camera_for(width, height)
+        if settings['depth_resolution'] == 'camera':
+            depth_size = (height, width)
+        else:
+            depth_size = self.engine.input_size
+        if camera is not None:
+            camera = camera.scaled_to(depth_size[1], depth_size[0])
+        names = engine_outputs(
+            wanted,
+            self.engine.outputs,
+            has_camera=camera is not None,
+            confidence=settings['points.confidence'],
+        )
+        prediction = self.engine.infer(rgb, outputs=names, output_size=depth_size)
+        return InferredFrame(
+            msg=msg,
+            rgb=rgb,
+            prediction=prediction,
+            wanted=wanted,
+            settings=settings,
+            camera=camera,
+            camera_info=info,
+        )
+
+    def _build_and_publish(self, inferred: InferredFrame) -> None:
+        outputs = build_outputs(
+            engine=self.engine,
+            prediction=inferred.prediction,
+            rgb=inferred.rgb,
+            header=inferred.msg.header,
+            wanted=inferred.wanted,
+            settings=inferred.settings,
+            camera=inferred.camera,
+            camera_info=inferred.camera_info,
+            on_cloud_built=lambda features: self.stats.cloud_built(features=features),
+        )
+        for warning in outputs.warnings:
+            self._log_throttled('points_skipped', warning)
+        self._publish(outputs)
+        self.stats.frame_published(inferred.prediction.inference_ms, self._age_ms(inferred.msg))
+
+    def _publish(self, outputs: FrameOutputs) -> None:
+        for publisher, message in (
+            (self._depth_pub, outputs.depth),
+            (self._depth_info_pub, outputs.depth_info),
+            (self._colored_pub, outputs.colored),
+            (self._points_pub, outputs.points),
+            (self._features_pub, outputs.features),
+            (self._embedding_pub, outputs.embedding),
+        ):
+            if message is not None:
+                publisher.publish(message)
+
+    def _age_ms(self, msg: Image | CompressedImage) -> float | None:
+        stamp = msg.header.stamp
+        stamp_ns = stamp.sec * int(NS_PER_S) + stamp.nanosec
+        if stamp_ns == 0:
+            return None
+        return (self.get_clock().now().nanoseconds - stamp_ns) / NS_PER_MS
+
+    def _log_throttled(self, reason: str, text: str) -> None:
+        now = time.monotonic()
+        if now - self._last_log.get(reason, -LOG_THROTTLE_S) >= LOG_THROTTLE_S:
+            self._last_log[reason] = now
+            self.get_logger().warning(text)
+
+    # --- shutdown -------------------------------------------------------------------------
+
+    def destroy_node(self) -> None:
+        """Stop the inference and publishing threads, then destroy the node."""
+        stop = getattr(self, '_stop', None)
+        if stop is not None:
+            stop.set()
+            self._mailbox.close()
+            self._results.close()
+            for thread in self._threads:
+                thread.join()
+        super().destroy_node()
+
+
+def main(args: Sequence[str] | None = None) -> int:
+    """Entry point of `pixio_node`; returns the exit code (1 with one line for a bad set-up)."""
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = PixioNode()
+        rclpy.spin(node)
+    except PixioRosError as err:
+        print(f'pixio_node: error: {err}', file=sys.stderr)
+        return 1
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            node.destroy_node()
+        if rclpy.ok():  # SIGINT / SIGTERM may have shut the context down already
+            rclpy.shutdown()
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

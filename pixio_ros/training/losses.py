@@ -1,0 +1,60 @@
+"""Training losses: the paper's SiLog depth loss and the point-map loss built on it."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F  # noqa: N812 (the conventional alias)
+from torch import Tensor
+
+SILOG_LAMBDA = 0.5
+"""Variance weight of SiLog (the paper's and Depth Anything's value)."""
+CONFIDENCE_SCALE = 0.1
+"""Log-depth error at which the confidence target falls to 1/e."""
+
+
+def valid_depth(target: Tensor, *, min_depth: float, max_depth: float) -> Tensor:
+    """Bool mask of ground truth inside (min_depth, max_depth); NaN counts as invalid."""
+    return torch.isfinite(target) & (target > min_depth) & (target < max_depth)
+
+
+def silog_loss(pred: Tensor, target: Tensor, valid: Tensor, lam: float = SILOG_LAMBDA) -> Tensor:
+    """sqrt(mean(d^2) - lam * mean(d)^2), d = log(pred) - log(target) over valid pixels.
+
+    Args:
+        pred: (B, 1, H, W) positive depth, metres.
+        target: (B, 1, H, W) ground truth, metres.
+        valid: (B, 1, H, W) bool; at least one pixel must be set.
+        lam: Weight of the squared mean (0: plain log RMSE; 1: fully scale-invariant).
+    """
+    diff = torch.log(pred[valid]) - torch.log(target[valid])
+    return torch.sqrt(diff.square().mean() - lam * diff.mean().square())
+
+
+def point_map_loss(
+    outputs: dict[str, Tensor], depth: Tensor, rays: Tensor, valid: Tensor
+) -> tuple[Tensor, Tensor]:
+    """Point-map head loss: SiLog on depth + L1 on rays + confidence regression.
+
+    The confidence learns exp(-|log depth error| / CONFIDENCE_SCALE), a per-pixel estimate of
+    how right the depth is, with binary cross-entropy against that (detached) target.
+
+    Args:
+        outputs: The head's dict: depth (B,1,H,W), points (B,3,H,W), confidence (B,1,H,W).
+        depth: (B, 1, H, W) ground truth, metres.
+        rays: (B, 2, H, W) ground-truth (x/z, y/z).
+        valid: (B, 1, H, W) bool.
+
+    Returns:
+        (total loss, SiLog part) so the depth term can be logged on its own.
+    """
+    pred_depth = outputs['depth']
+    silog = silog_loss(pred_depth, depth, valid)
+    pred_rays = outputs['points'][:, 0:2] / pred_depth
+    valid_rays = valid.expand_as(rays)
+    ray_l1 = (pred_rays[valid_rays] - rays[valid_rays]).abs().mean()
+    with torch.no_grad():
+        error = (torch.log(pred_depth) - torch.log(depth.clamp(min=1e-6))).abs()
+        confidence_target = torch.exp(-error / CONFIDENCE_SCALE)
+    confidence = outputs['confidence'].clamp(1e-6, 1 - 1e-6)
+    bce = F.binary_cross_entropy(confidence[valid], confidence_target[valid])
+    return silog + ray_l1 + bce, silog

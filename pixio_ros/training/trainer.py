@@ -1,0 +1,398 @@
+"""Frozen-encoder head training: the paper's recipe, per-epoch validation, exact resume.
+
+The encoder stays in eval mode without gradients; only the head learns (AdamW, warm-up +
+polynomial decay, SiLog). All randomness (data order, crops, flips) comes from one
+torch.Generator whose state is checkpointed with the optimizer and scheduler, so a resumed run
+continues exactly where the interrupted one stopped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from pixio_ros.model import (
+    HeadInfo,
+    PixioNet,
+    build_head,
+    encoder_source_file,
+    file_sha256,
+    get_size,
+    load_encoder_checkpoint,
+    save_head_checkpoint,
+)
+from pixio_ros.model.sizes import PATCH_SIZE
+from pixio_ros.training.augment import FLIP_PROBABILITY, Example, flip_targets, make_example
+from pixio_ros.training.errors import TrainingError
+from pixio_ros.training.feature_cache import FeatureCache, cache_bytes
+from pixio_ros.training.losses import point_map_loss, silog_loss, valid_depth
+from pixio_ros.training.run_files import (
+    BEST_HEAD,
+    LAST_HEAD,
+    LAST_STATE,
+    copy_atomically,
+    plot_curves,
+    prepare_run_dir,
+    write_atomically,
+    write_json,
+    write_log,
+)
+from pixio_ros.training.samples import RGBDSample, check_ground_truth
+from pixio_ros.training.schedule import warmup_poly
+from pixio_ros.training.validation import validate
+
+DEFAULT_LR = {'depth': 1e-4, 'points': 1e-4, 'linear': 2e-4}
+"""The paper's learning rates: DPT heads 1e-4, the linear probe 2e-4."""
+ADAM_BETAS = (0.9, 0.999)
+WEIGHT_DECAY = 0.01
+AMP_DTYPES = {'bf16': torch.bfloat16, 'fp16': torch.float16}
+SELECTION_METRIC = 'abs_rel'
+BYTES_PER_GB = 1e9
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that defines a training run (`pixio-ros train-head` options)."""
+
+    encoder: Path
+    head_kind: str
+    out: Path
+    input_size: tuple[int, int] = (256, 256)
+    epochs: int = 10
+    batch: int = 4
+    lr: float | None = None
+    max_depth: float = 10.0
+    min_depth: float = 1e-3
+    device: str = 'cpu'
+    amp: str = 'none'
+    cache_features: bool = False
+    cache_limit_gb: float = 8.0
+    crop: bool = True
+    flip: bool = True
+    seed: int = 0
+    resume: bool = False
+    stop_after_epochs: int | None = None
+    progress: bool = True
+
+    @property
+    def learning_rate(self) -> float:
+        """The explicit --lr, else the paper's value for the head kind."""
+        return self.lr if self.lr is not None else DEFAULT_LR[self.head_kind]
+
+    def check(self) -> None:
+        """Raise TrainingError for options that cannot work, before anything is loaded."""
+        height, width = self.input_size
+        problems = []
+        if self.head_kind not in DEFAULT_LR:
+            problems.append(f'--head {self.head_kind!r} must be one of {", ".join(DEFAULT_LR)}')
+        if height <= 0 or width <= 0 or height % PATCH_SIZE or width % PATCH_SIZE:
+            problems.append(f'--input-size {height}x{width} must be multiples of {PATCH_SIZE}')
+        if self.epochs < 1 or self.batch < 1:
+            problems.append(f'--epochs {self.epochs} and --batch {self.batch} must be >= 1')
+        if not self.learning_rate > 0:
+            problems.append(f'--lr {self.lr} must be positive')
+        if not 0 < self.min_depth < self.max_depth:
+            problems.append(f'depth range {self.min_depth}..{self.max_depth} m is empty')
+        if self.amp not in ('none', *AMP_DTYPES):
+            problems.append(f'--amp {self.amp!r} must be none, bf16 or fp16')
+        if self.device.startswith('cuda') and not torch.cuda.is_available():
+            problems.append(f'--device {self.device} requested but CUDA is not available')
+        if self.amp == 'fp16' and not self.device.startswith('cuda'):
+            problems.append('--amp fp16 needs a CUDA device; use bf16 or none on the CPU')
+        if problems:
+            raise TrainingError('; '.join(problems) + '.')
+
+
+@dataclass
+class TrainResult:
+    """What a run produced.
+
+    Attributes:
+        run_dir: The run directory.
+        history: One row per epoch (epoch, step, lr, train_loss, train_silog, val_*, seconds).
+        step_silog: Training SiLog of every step of this invocation, in order.
+        best: Validation metrics of the best epoch.
+    """
+
+    run_dir: Path
+    history: list[dict[str, float]]
+    step_silog: list[float] = field(default_factory=list)
+    best: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class Batch:
+    """One training batch on the training device.
+
+    Attributes:
+        maps: Head inputs, one (B, 2D, h, w) map per block the head reads.
+        depth: (B, 1, H, W) ground truth, metres, NaN where invalid.
+        rays: (B, 2, H, W) ground-truth (x/z, y/z), NaN without intrinsics.
+    """
+
+    maps: list[Tensor]
+    depth: Tensor
+    rays: Tensor
+
+
+def _mean(values: Sequence[float]) -> float:
+    return float(np.mean(values)) if values else math.nan
+
+
+def _stack(examples: Sequence[Example]) -> tuple[Tensor, Tensor, Tensor]:
+    images = torch.stack([e.image for e in examples])
+    return images, torch.stack([e.depth for e in examples]), torch.stack([e.rays for e in examples])
+
+
+class HeadTrainer:
+    """One training run over prepared samples; see `train_head`."""
+
+    def __init__(self, config: TrainConfig, train: Sequence[RGBDSample], val: Sequence[RGBDSample]):
+        config.check()
+        if not train:
+            raise TrainingError('no training frames left after the validation split.')
+        check_ground_truth(train, min_depth=config.min_depth, max_depth=config.max_depth)
+        if config.head_kind == 'points' and any(sample.k is None for sample in train):
+            raise TrainingError(
+                'the point-map head learns rays from the intrinsics: pass --camera-info-topic '
+                '(bags) or an intrinsics.yaml (folders).'
+            )
+        self.config = config
+        self.train_samples = list(train)
+        self.val_samples = list(val)
+        self.device = torch.device(config.device)
+        encoder = load_encoder_checkpoint(config.encoder)
+        self.encoder_sha256 = file_sha256(encoder_source_file(config.encoder))
+        self.size = encoder.size_name
+        torch.manual_seed(config.seed)
+        head = build_head(get_size(self.size), config.head_kind, max_depth=config.max_depth)
+        self.net = PixioNet(encoder, head).to(self.device)
+        self.net.encoder.eval().requires_grad_(False)
+        self.net.head.train()
+        self.generator = torch.Generator().manual_seed(config.seed)
+        self.steps_per_epoch = math.ceil(len(self.train_samples) / config.batch)
+        total_steps = config.epochs * self.steps_per_epoch
+        self.optimizer = torch.optim.AdamW(
+            head.parameters(),
+            lr=config.learning_rate,
+            betas=ADAM_BETAS,
+            weight_decay=WEIGHT_DECAY,
+        )
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, warmup_poly(total_steps))
+        self.scaler = torch.amp.GradScaler('cuda', enabled=config.amp == 'fp16')
+        self.cache: FeatureCache | None = None
+
+    def run_config(self) -> dict[str, Any]:
+        """The JSON written to run_config.json (and checked on resume)."""
+        height, width = self.config.input_size
+        return {
+            **{k: v for k, v in asdict(self.config).items() if k != 'input_size'},
+            'input_size': [height, width],
+            'encoder_sha256': self.encoder_sha256,
+            'size': self.size,
+            'learning_rate': self.config.learning_rate,
+            'train_frames': len(self.train_samples),
+            'val_frames': len(self.val_samples),
+        }
+
+    def _head_info(self) -> HeadInfo:
+        """What the saved head checkpoints record about themselves."""
+        return HeadInfo(
+            self.config.head_kind, self.size, self.config.max_depth, self.encoder_sha256
+        )
+
+    def make_batch(self, indices: list[int]) -> Batch:
+        """Examples ``indices`` of the training set, augmented, encoded (or from the cache)."""
+        config = self.config
+        if self.cache is None:
+            examples = [
+                make_example(
+                    self.train_samples[i],
+                    config.input_size,
+                    crop=config.crop,
+                    flip=config.flip,
+                    generator=self.generator,
+                )
+                for i in indices
+            ]
+            images, depth, rays = _stack(examples)
+            with torch.no_grad():
+                maps = self.net.head_inputs(images.to(self.device))
+            return Batch(maps, depth.to(self.device), rays.to(self.device))
+        maps_per_example = []
+        depths, rays_list = [], []
+        for i in indices:
+            flip_draw = float(torch.rand(1, generator=self.generator).item())
+            maps, depth, rays = self.cache.maps[i], self.cache.depth[i], self.cache.rays[i]
+            if config.flip and flip_draw < FLIP_PROBABILITY:
+                maps = [m.flip(-1) for m in maps]
+                depth, rays = flip_targets(depth, rays)
+            maps_per_example.append(maps)
+            depths.append(depth)
+            rays_list.append(rays)
+        stages = len(maps_per_example[0])
+        maps = [
+            torch.stack([example[s] for example in maps_per_example]).to(self.device)
+            for s in range(stages)
+        ]
+        return Batch(
+            maps, torch.stack(depths).to(self.device), torch.stack(rays_list).to(self.device)
+        )
+
+    def train_step(self, batch: Batch) -> tuple[float, float] | None:
+        """One optimisation step; None (and no update) when the batch has no valid pixel."""
+        config = self.config
+        valid = valid_depth(batch.depth, min_depth=config.min_depth, max_depth=config.max_depth)
+        if not bool(valid.any()):
+            return None
+        autocast = (
+            torch.autocast(self.device.type, dtype=AMP_DTYPES[config.amp])
+            if config.amp in AMP_DTYPES
+            else contextlib.nullcontext()
+        )
+        with autocast:
+            outputs = self.net.head(batch.maps, *config.input_size)
+        outputs = {key: value.float() for key, value in outputs.items()}
+        if config.head_kind == 'points':
+            loss, silog = point_map_loss(outputs, batch.depth, batch.rays, valid)
+        else:
+            loss = silog = silog_loss(outputs['depth'], batch.depth, valid)
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.scheduler.step()
+        return float(loss.item()), float(silog.item())
+
+    def _save_state(self, epoch: int, history: list[dict[str, float]], best: float) -> None:
+        run_dir = self.config.out
+        write_atomically(
+            run_dir / LAST_HEAD,
+            lambda temp: save_head_checkpoint(
+                self.net.head, temp, self._head_info(), extra={'epoch': str(epoch)}
+            ),
+        )
+        state = {
+            'epoch': epoch,
+            'optimizer': self.optimizer.state_dict(),
+            'scheduler': self.scheduler.state_dict(),
+            'scaler': self.scaler.state_dict(),
+            'generator': self.generator.get_state(),
+            'history': history,
+            'best': best,
+        }
+        write_atomically(run_dir / LAST_STATE, lambda temp: torch.save(state, temp))
+
+    def _load_state(self) -> tuple[int, list[dict[str, float]], float]:
+        from safetensors.torch import load_file
+
+        run_dir = self.config.out
+        state = torch.load(run_dir / LAST_STATE, map_location='cpu', weights_only=True)
+        self.net.head.load_state_dict(load_file(str(run_dir / LAST_HEAD), device=str(self.device)))
+        self.optimizer.load_state_dict(state['optimizer'])
+        self.scheduler.load_state_dict(state['scheduler'])
+        self.scaler.load_state_dict(state['scaler'])
+        self.generator.set_state(state['generator'])
+        return int(state['epoch']), list(state['history']), float(state['best'])
+
+    def fit(self) -> TrainResult:
+        """Train, validate and checkpoint each epoch; returns the run's history."""
+        from tqdm import tqdm
+
+        config = self.config
+        run_dir = config.out
+        prepare_run_dir(run_dir, self.run_config(), resume=config.resume)
+        start_epoch, history, best = 0, [], math.inf
+        if config.resume:
+            start_epoch, history, best = self._load_state()
+        if config.cache_features:
+            self.build_cache()
+        last_epoch = config.epochs
+        if config.stop_after_epochs is not None:
+            last_epoch = min(last_epoch, start_epoch + config.stop_after_epochs)
+        result = TrainResult(run_dir, history)
+        count = len(self.train_samples)
+        for epoch in range(start_epoch, last_epoch):
+            started = time.perf_counter()
+            order = torch.randperm(count, generator=self.generator).tolist()
+            losses: list[tuple[float, float]] = []
+            batches = range(0, count, config.batch)
+            bar = tqdm(batches, desc=f'epoch {epoch + 1}/{config.epochs}', unit='step',
+                       disable=not config.progress, file=sys.stderr)  # fmt: skip
+            for start in bar:
+                step = self.train_step(self.make_batch(order[start : start + config.batch]))
+                if step is not None:
+                    losses.append(step)
+                    result.step_silog.append(step[1])
+                    bar.set_postfix(silog=f'{step[1]:.4f}')
+            metrics = validate(self.net, self.val_samples, config, self.device)
+            row = {
+                'epoch': epoch + 1,
+                'step': (epoch + 1) * self.steps_per_epoch,
+                'lr': self.scheduler.get_last_lr()[0],
+                'train_loss': _mean([total for total, _ in losses]),
+                'train_silog': _mean([silog for _, silog in losses]),
+                **{f'val_{name}': value for name, value in metrics.items()},
+                'seconds': time.perf_counter() - started,
+            }
+            history.append(row)
+            score = metrics[SELECTION_METRIC]
+            improved = not math.isfinite(score) or score < best
+            if improved and math.isfinite(score):
+                best = score
+            self._save_state(epoch + 1, history, best)
+            if improved:
+                copy_atomically(run_dir / LAST_HEAD, run_dir / BEST_HEAD)
+                write_json(run_dir / 'best.json', {**self.run_config(), 'metrics': row})
+            write_json(run_dir / 'last.json', {**self.run_config(), 'metrics': row})
+            write_log(run_dir, history)
+            plot_curves(run_dir, history)
+        best_rows = [r for r in history if r[f'val_{SELECTION_METRIC}'] == best]
+        result.best = best_rows[-1] if best_rows else (history[-1] if history else {})
+        return result
+
+    def build_cache(self) -> None:
+        """Encode every training frame once, after the memory check; steps skip the encoder."""
+        needed = cache_bytes(self.net, len(self.train_samples), self.config.input_size)
+        limit = self.config.cache_limit_gb * BYTES_PER_GB
+        print(f'feature cache: {len(self.train_samples)} frames, {needed / BYTES_PER_GB:.2f} GB '
+              f'(limit {self.config.cache_limit_gb:g} GB)', file=sys.stderr)  # fmt: skip
+        if needed > limit:
+            raise TrainingError(
+                f'--cache-features needs {needed / BYTES_PER_GB:.2f} GB for '
+                f'{len(self.train_samples)} frames, above --cache-limit-gb '
+                f'{self.config.cache_limit_gb:g}; raise the limit, use fewer frames or a smaller '
+                '--input-size, or train without the cache.'
+            )
+        unused = torch.Generator()
+        examples = [
+            make_example(s, self.config.input_size, crop=False, flip=False, generator=unused)
+            for s in self.train_samples
+        ]
+        self.cache = FeatureCache(self.net, examples, self.device)
+
+
+def train_head(
+    config: TrainConfig, train: Sequence[RGBDSample], val: Sequence[RGBDSample]
+) -> TrainResult:
+    """Train a head on a frozen encoder; writes the run directory ``config.out``.
+
+    Args:
+        config: The run's options.
+        train: Training frames.
+        val: Validation frames (may be empty; then the last epoch counts as best).
+
+    Returns:
+        History and best metrics; checkpoints are in ``config.out``.
+    """
+    return HeadTrainer(config, train, val).fit()

@@ -1,0 +1,195 @@
+"""Engine on real tiny TorchScript / torch.export artifacts: outputs, resizing, bad input."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+from pixio_ros.runtime.engine import Engine, EngineError, RandomInitWarning
+
+INPUT_SIZE = (64, 96)
+EMBED_DIM = 64  # the tiny size's width
+GRID = (INPUT_SIZE[0] // 16, INPUT_SIZE[1] // 16)
+
+
+def make_engine(path, **kwargs) -> Engine:
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', RandomInitWarning)
+        return Engine(path, device='cpu', **kwargs)
+
+
+@pytest.fixture(scope='module')
+def points_engine(tiny_artifact) -> Engine:
+    return make_engine(tiny_artifact(head_kind='points', input_size=INPUT_SIZE))
+
+
+@pytest.fixture
+def image() -> np.ndarray:
+    return np.random.default_rng(3).integers(0, 256, (*INPUT_SIZE, 3), dtype=np.uint8)
+
+
+def test_metadata_size_outputs_and_sha256(points_engine, tiny_artifact):
+    path = tiny_artifact(head_kind='points', input_size=INPUT_SIZE)
+    assert points_engine.input_size == INPUT_SIZE
+    assert set(points_engine.outputs) == {'depth', 'points', 'confidence', 'features', 'embedding'}
+    assert points_engine.metadata['sha256'] == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert points_engine.metadata['head_kind'] == 'points'
+    assert points_engine.device == torch.device('cpu')
+
+
+def test_infer_matches_the_artifact_run_directly(points_engine, tiny_artifact, image):
+    module = torch.jit.load(str(tiny_artifact(head_kind='points', input_size=INPUT_SIZE)))
+    with torch.inference_mode():
+        reference = module(torch.from_numpy(image)[None])
+    prediction = points_engine.infer(image)
+    np.testing.assert_allclose(prediction.depth, reference['depth'][0, 0].numpy(), atol=1e-5)
+    np.testing.assert_allclose(
+        prediction.points, reference['points'][0].permute(1, 2, 0).numpy(), atol=1e-5
+    )
+    np.testing.assert_allclose(
+        prediction.features, reference['features'][0].permute(1, 2, 0).numpy(), atol=1e-5
+    )
+    np.testing.assert_allclose(prediction.embedding, reference['embedding'][0].numpy(), atol=1e-5)
+    assert prediction.depth.shape == INPUT_SIZE
+    assert prediction.points.shape == (*INPUT_SIZE, 3)
+    assert prediction.confidence.shape == INPUT_SIZE
+    assert prediction.features.shape == (*GRID, EMBED_DIM)
+    assert prediction.embedding.shape == (EMBED_DIM,)
+    assert all(
+        array.dtype == np.float32
+        for array in (prediction.depth, prediction.points, prediction.features)
+    )
+    assert prediction.inference_ms > 0
+
+
+def test_strided_views_give_the_same_result(points_engine, image):
+    bgr = np.ascontiguousarray(image[..., ::-1])
+    from_view = points_engine.infer(bgr[..., ::-1], outputs={'embedding'})
+    from_copy = points_engine.infer(image, outputs={'embedding'})
+    np.testing.assert_array_equal(from_view.embedding, from_copy.embedding)
+
+
+def test_camera_sized_input_and_output(points_engine):
+    camera_image = np.full((120, 160, 3), 90, dtype=np.uint8)
+    at_input = points_engine.infer(np.full((*INPUT_SIZE, 3), 90, dtype=np.uint8))
+    prediction = points_engine.infer(camera_image, output_size=(120, 160))
+    assert prediction.depth.shape == (120, 160)
+    assert prediction.points.shape == (120, 160, 3)
+    assert prediction.features.shape == (*GRID, EMBED_DIM)
+    # A uniform image resizes to the same uniform input, so the embedding must not change.
+    np.testing.assert_allclose(prediction.embedding, at_input.embedding, atol=1e-5)
+    assert np.nanmean(prediction.depth) == pytest.approx(np.nanmean(at_input.depth), rel=0.05)
+
+
+def test_only_requested_outputs_are_returned(points_engine, image):
+    prediction = points_engine.infer(image, outputs={'embedding'})
+    assert prediction.embedding is not None
+    assert prediction.depth is None and prediction.points is None and prediction.features is None
+
+
+@pytest.mark.parametrize(
+    ('head_kind', 'present', 'absent'),
+    [('depth', {'depth', 'features', 'embedding'}, {'points', 'confidence'}),
+     ('none', {'features', 'embedding'}, {'depth', 'points', 'confidence'})],
+)
+def test_head_kinds_provide_their_outputs(tiny_artifact, image, head_kind, present, absent):
+    engine = make_engine(tiny_artifact(head_kind=head_kind, input_size=INPUT_SIZE), warmup_runs=0)
+    prediction = engine.infer(image)
+    assert {name for name in present if getattr(prediction, name) is None} == set()
+    assert {name for name in absent if getattr(prediction, name) is not None} == set()
+
+
+def test_torch_export_artifact_matches_torchscript(tiny_artifact, points_engine, image):
+    exported = make_engine(
+        tiny_artifact(head_kind='points', input_size=INPUT_SIZE, fmt='export'), warmup_runs=0
+    )
+    assert exported.input_size == INPUT_SIZE
+    np.testing.assert_allclose(
+        exported.infer(image).depth, points_engine.infer(image).depth, atol=1e-4
+    )
+
+
+def test_random_init_artifact_warns_once(tiny_artifact):
+    path = tiny_artifact(head_kind='points', input_size=INPUT_SIZE)
+    with pytest.warns(RandomInitWarning, match='NOT meaningful') as record:
+        Engine(path, device='cpu', warmup_runs=0)
+    assert len([w for w in record if issubclass(w.category, RandomInitWarning)]) == 1
+
+
+@pytest.mark.parametrize('precision', ['bf16'])
+def test_half_precision_outputs_float32(tiny_artifact, image, precision):
+    engine = make_engine(tiny_artifact(head_kind='points', input_size=INPUT_SIZE),
+                         precision=precision, warmup_runs=0)
+    prediction = engine.infer(image)
+    assert prediction.depth.dtype == np.float32
+    assert np.isfinite(prediction.depth).all()
+
+
+@pytest.mark.parametrize(
+    ('array', 'match'),
+    [
+        (np.zeros((*INPUT_SIZE, 3), dtype=np.float32), 'float32.*uint8'),
+        (np.zeros(INPUT_SIZE, dtype=np.uint8), r'\(64, 96\).*\(H, W, 3\)'),
+        (np.zeros((0, 96, 3), dtype=np.uint8), 'non-empty'),
+        (np.zeros((*INPUT_SIZE, 4), dtype=np.uint8), r'\(H, W, 3\)'),
+    ],
+)
+def test_bad_images_raise(points_engine, array, match):
+    with pytest.raises(EngineError, match=match):
+        points_engine.infer(array)
+
+
+def test_unknown_output_name_raises(points_engine, image):
+    with pytest.raises(EngineError, match="unknown outputs \\['normals'\\]"):
+        points_engine.infer(image, outputs={'normals'})
+
+
+def test_missing_artifact_says_how_to_make_one(tmp_path):
+    with pytest.raises(EngineError, match='does not exist.*pixio-ros export'):
+        Engine(tmp_path / 'absent.ts')
+
+
+def test_garbage_file_is_refused(tmp_path):
+    path = tmp_path / 'garbage.ts'
+    path.write_bytes(b'not a zip archive at all')
+    with pytest.raises(EngineError, match='not a loadable Pixio artifact.*pixio-ros export'):
+        Engine(path, device='cpu')
+
+
+def test_torchscript_without_metadata_is_refused(tmp_path):
+    path = tmp_path / 'plain.ts'
+    torch.jit.save(torch.jit.script(torch.nn.Identity()), str(path))
+    with pytest.raises(EngineError, match='no embedded pixio_metadata.json.*pixio-ros export'):
+        Engine(path, device='cpu')
+
+
+def test_metadata_without_input_size_is_refused(tmp_path):
+    path = tmp_path / 'bad_meta.ts'
+    metadata = json.dumps({'outputs': ['depth']})
+    torch.jit.save(torch.jit.script(torch.nn.Identity()), str(path),
+                   _extra_files={'pixio_metadata.json': metadata})
+    with pytest.raises(EngineError, match='input_size is None'):
+        Engine(path, device='cpu')
+
+
+@pytest.mark.parametrize(
+    ('kwargs', 'match'),
+    [
+        ({'device': 'cuda'}, 'CUDA is not available'),
+        ({'device': 'tpu'}, "device 'tpu'"),
+        ({'precision': 'fp64'}, "precision 'fp64'"),
+        ({'warmup_runs': -1}, 'warmup_runs'),
+    ],
+)
+def test_bad_options_raise(tiny_artifact, kwargs, match):
+    if kwargs.get('device') == 'cuda' and torch.cuda.is_available():
+        pytest.skip('this machine has CUDA')
+    path = tiny_artifact(head_kind='points', input_size=INPUT_SIZE)
+    options = {'device': 'cpu', **kwargs}
+    with pytest.raises(EngineError, match=match):
+        Engine(path, **options)
