@@ -225,8 +225,8 @@ class DemoRun:
 
     def execute(self) -> int:
         """Run everything; returns the exit code."""
-        from pixio_ros.data.atomic import atomic_output
         from pixio_ros.evaluation.live import summary_lines
+        from pixio_ros.files import atomic_output
 
         with atomic_output(self.out, force=self.args.force) as stage:
             stage.mkdir()
@@ -373,8 +373,8 @@ def _tail(log: Path, lines: int = 15) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Run the demo; exit 0 only if the node delivered depth for the played frames."""
-    from pixio_ros.data.atomic import check_writable
     from pixio_ros.data.errors import DataError
+    from pixio_ros.files import check_writable
 
     if args.model is not None and not args.model.is_file():
         raise DataError(f'--model {args.model} does not exist; make one with `pixio-ros export '

@@ -62,7 +62,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--max-depth', type=float, default=10.0, help='metres (default 10)')
     parser.add_argument('--min-depth', type=float, default=1e-3, help='metres (default 1e-3)')
     parser.add_argument('--val-fraction', type=float, default=0.1)
-    parser.add_argument('--device', default='cpu', help='cpu (default) or cuda[:N]')
+    parser.add_argument(
+        '--device', default='auto', help='auto (default: cuda when available), cpu or cuda[:N]'
+    )
     parser.add_argument('--amp', choices=('none', 'bf16', 'fp16'), default='none')
     parser.add_argument('--resume', action='store_true', help='continue RUN_DIR bit-for-bit')
     parser.add_argument(
@@ -131,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
         lr=args.lr,
         max_depth=args.max_depth,
         min_depth=args.min_depth,
-        device=args.device,
+        device=_training_device(args.device),
         amp=args.amp,
         cache_features=args.cache_features,
         cache_limit_gb=args.cache_limit_gb,
@@ -155,3 +157,12 @@ def run(args: argparse.Namespace) -> int:
     print(f'export: pixio-ros export --encoder {args.encoder} --head '
           f'{result.run_dir / "best.safetensors"} -o model.ts')  # fmt: skip
     return 0
+
+
+def _training_device(requested: str) -> str:
+    """'auto' -> 'cuda' when torch sees a GPU, else 'cpu'; other values pass through unchanged."""
+    import torch
+
+    if requested != 'auto':
+        return requested
+    return 'cuda' if torch.cuda.is_available() else 'cpu'

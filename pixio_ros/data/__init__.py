@@ -1,6 +1,5 @@
 """Bags in and out (rosbags), stamp pairing, and the synthetic RGB-D sample scene."""
 
-from pixio_ros.data.atomic import OutputExistsError, atomic_output, check_writable
 from pixio_ros.data.bag import BagReader, RawMessage, StampedMessage
 from pixio_ros.data.decode import (
     camera_matrix,
@@ -17,17 +16,14 @@ from pixio_ros.data.stamps import StampPairing, nearest_index, pair_stamps
 __all__ = [
     'BagReader',
     'DataError',
-    'OutputExistsError',
     'RawMessage',
     'SampleBagSpec',
     'StampPairing',
     'StampedMessage',
     'Scene',
-    'atomic_output',
     'build_scene',
     'camera_matrix',
     'camera_path',
-    'check_writable',
     'decode_color',
     'decode_depth_image',
     'decode_point_cloud',

@@ -15,7 +15,6 @@ from typing import Final
 import cv2
 import numpy as np
 
-from pixio_ros.data.atomic import atomic_output
 from pixio_ros.data.errors import DataError
 from pixio_ros.data.messages import (
     camera_info_message,
@@ -25,6 +24,7 @@ from pixio_ros.data.messages import (
     typestore,
 )
 from pixio_ros.data.scene import build_scene, camera_path, realistic_intrinsics
+from pixio_ros.files import atomic_output
 
 COLOR_TOPIC: Final = '/camera/color/image_raw'
 COMPRESSED_TOPIC: Final = '/camera/color/image_raw/compressed'

@@ -9,7 +9,6 @@ from typing import Any
 import numpy as np
 
 from pixio_ros import __version__
-from pixio_ros.data.atomic import atomic_output, check_writable
 from pixio_ros.data.bag import BagReader
 from pixio_ros.evaluation.config import EvalConfig
 from pixio_ros.evaluation.errors import EvaluationError
@@ -28,6 +27,7 @@ from pixio_ros.evaluation.report import (
     write_report_md,
 )
 from pixio_ros.evaluation.summary import summarise
+from pixio_ros.files import atomic_output, check_writable
 
 ENGINE_WARMUP_RUNS = 3
 

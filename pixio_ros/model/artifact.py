@@ -15,10 +15,8 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import hashlib
 import json
 import os
-import tempfile
 import warnings
 import zipfile
 from collections.abc import Callable, Iterator, Mapping
@@ -28,6 +26,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from pixio_ros.files import file_sha256, write_atomically
 from pixio_ros.model.errors import ModelError
 from pixio_ros.model.network import PixioNet
 from pixio_ros.model.sizes import IMAGENET_MEAN, IMAGENET_STD, PATCH_SIZE
@@ -48,7 +47,6 @@ EXPORT_MAX_GRID = 512
 EXPORT_MAX_BATCH = 64
 CHECK_BATCH = 2
 """Batch of the random parity-check input (2 so that torch.export keeps the batch dynamic)."""
-_HASH_CHUNK = 1 << 20
 
 
 @contextlib.contextmanager
@@ -59,15 +57,6 @@ def quiet_torchscript() -> Iterator[None]:
             'ignore', message=r'.*torch\.jit.*deprecated', category=DeprecationWarning
         )
         yield
-
-
-def file_sha256(path: str | os.PathLike[str]) -> str:
-    """Hex sha256 of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with Path(path).open('rb') as stream:
-        for chunk in iter(lambda: stream.read(_HASH_CHUNK), b''):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def build_metadata(
@@ -279,13 +268,6 @@ def export_artifact(
     example = torch.randint(
         0, 256, (CHECK_BATCH, height, width, 3), dtype=torch.uint8, generator=generator
     ).to(device)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    suffix = f'.tmp{FORMAT_SUFFIXES[fmt]}'
-    descriptor, temp_name = tempfile.mkstemp(
-        prefix=f'.{path.name}.', suffix=suffix, dir=path.parent
-    )
-    os.close(descriptor)
-    temp_path = Path(temp_name)
     try:
         with torch.no_grad():
             reference = model(example)
@@ -294,17 +276,19 @@ def export_artifact(
             max_abs, max_rel = max_output_difference(reference, runnable(example))
             _check_parity(path, max_abs, max_rel, dtype)
             metadata['parity_max_abs_diff'] = max_abs
-            _save(compiled, fmt, temp_path, json.dumps(metadata, indent=2, sort_keys=True))
-            reloaded, _ = load_artifact(temp_path, device=device)
-            max_abs, max_rel = max_output_difference(reference, reloaded(example))
-            _check_parity(path, max_abs, max_rel, dtype)
-        os.replace(temp_path, path)
+
+            def save_and_verify(temp_path: Path) -> None:
+                """Write, reload from disk and compare again before the file replaces path."""
+                _save(compiled, fmt, temp_path, json.dumps(metadata, indent=2, sort_keys=True))
+                reloaded, _ = load_artifact(temp_path, device=device)
+                reloaded_abs, reloaded_rel = max_output_difference(reference, reloaded(example))
+                _check_parity(path, reloaded_abs, reloaded_rel, dtype)
+
+            write_atomically(path, save_and_verify)
     except ModelError:
         raise
     except Exception as err:  # compilation and export failures surface as user-facing errors
         raise ModelError(f'exporting {path} as {fmt}/{dtype} on {device} failed: {err}') from err
-    finally:
-        temp_path.unlink(missing_ok=True)
     return metadata
 
 

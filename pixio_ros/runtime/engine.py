@@ -8,7 +8,6 @@ outputs back to the camera resolution when asked.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 import warnings
@@ -22,6 +21,7 @@ import torch
 import torch.nn.functional as F  # noqa: N812 (the usual alias)
 
 from pixio_ros.errors import PixioRosError
+from pixio_ros.files import file_sha256
 
 __all__ = [
     'DENSE_OUTPUTS',
@@ -44,7 +44,6 @@ PRECISIONS: dict[str, torch.dtype] = {
     'bf16': torch.bfloat16,
 }
 UINT8_MAX = 255.0
-HASH_CHUNK_BYTES = 1 << 20
 MS_PER_S = 1000.0
 IMAGE_DIMS = 2  # (H, W)
 EXPORT_HINT = (
@@ -100,15 +99,6 @@ def resolve_device(device: str) -> torch.device:
     if resolved.type not in ('cpu', 'cuda'):
         raise EngineError(f"device {device!r} is not supported; use 'auto', 'cpu' or 'cuda[:N]'")
     return resolved
-
-
-def file_sha256(path: Path) -> str:
-    """Hex sha256 of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with path.open('rb') as stream:
-        for chunk in iter(lambda: stream.read(HASH_CHUNK_BYTES), b''):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _load_artifact(path: Path, device: torch.device) -> tuple[Any, dict[str, Any]]:

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import shutil
-import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from pixio_ros.files import write_atomically
 from pixio_ros.training.errors import TrainingError
 
 RUN_CONFIG = 'run_config.json'
@@ -25,20 +24,6 @@ TRAIN_LOG = 'train_log.csv'
 CURVES = 'curves.png'
 # Settings that must not change between a run and its resumption.
 RESUME_INVARIANTS = ('encoder_sha256', 'size', 'head_kind', 'input_size', 'max_depth', 'epochs')
-
-
-def write_atomically(path: Path, write: Callable[[Path], None]) -> None:
-    """Call ``write(temp_path)`` and rename the result onto ``path``."""
-    descriptor, temp_name = tempfile.mkstemp(
-        prefix=f'.{path.name}.', suffix=path.suffix, dir=path.parent
-    )
-    os.close(descriptor)
-    temp = Path(temp_name)
-    try:
-        write(temp)
-        os.replace(temp, path)
-    finally:
-        temp.unlink(missing_ok=True)
 
 
 def write_json(path: Path, data: Mapping[str, Any]) -> None:

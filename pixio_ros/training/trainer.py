@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from pixio_ros.files import write_atomically
 from pixio_ros.model import (
     HeadInfo,
     PixioNet,
@@ -43,7 +44,6 @@ from pixio_ros.training.run_files import (
     copy_atomically,
     plot_curves,
     prepare_run_dir,
-    write_atomically,
     write_json,
     write_log,
 )

@@ -9,7 +9,7 @@ import warnings
 import numpy as np
 import pytest
 
-from pixio_ros.data.atomic import OutputExistsError
+from pixio_ros.files import OutputExistsError
 from pixio_ros.data.bag import BagReader
 from pixio_ros.data.errors import DataError
 from pixio_ros.data.sample_bag import (
