@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pixio_ros.files import OutputExistsError
 from pixio_ros.data.bag import BagReader
 from pixio_ros.data.errors import DataError
 from pixio_ros.data.sample_bag import (
@@ -18,6 +17,7 @@ from pixio_ros.data.sample_bag import (
     render_frame,
     write_sample_bag,
 )
+from pixio_ros.files import OutputExistsError
 
 SPEC = SampleBagSpec(frames=3, height=24, width=32, seed=5)
 EXPECTED_TOPICS = {

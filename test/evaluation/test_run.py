@@ -9,7 +9,6 @@ import warnings
 import numpy as np
 import pytest
 
-from pixio_ros.files import OutputExistsError
 from pixio_ros.data.bag import BagReader
 from pixio_ros.data.errors import DataError
 from pixio_ros.data.sample_bag import (
@@ -23,6 +22,7 @@ from pixio_ros.evaluation.errors import EvaluationError
 from pixio_ros.evaluation.metrics import METRIC_NAMES
 from pixio_ros.evaluation.report import PLOT_FILES, read_metrics_json
 from pixio_ros.evaluation.run import run_evaluation
+from pixio_ros.files import OutputExistsError
 from pixio_ros.runtime.image_codec import decode_depth
 
 PERFECT = {'abs_rel': 0.0, 'sq_rel': 0.0, 'rmse': 0.0, 'rmse_log': 0.0, 'log10': 0.0,
