@@ -22,6 +22,7 @@ import torch.nn.functional as F  # noqa: N812 (the usual alias)
 
 from pixio_ros.errors import PixioRosError
 from pixio_ros.files import file_sha256
+from pixio_ros.model.artifact import quiet_torchscript
 
 __all__ = [
     'DENSE_OUTPUTS',
@@ -109,7 +110,8 @@ def _load_artifact(path: Path, device: torch.device) -> tuple[Any, dict[str, Any
             program = torch.export.load(str(path), extra_files=extra_files)
             module = program.module().to(device)
         else:
-            module = torch.jit.load(str(path), map_location=device, _extra_files=extra_files)
+            with quiet_torchscript():  # TorchScript is deprecated upstream, still our default
+                module = torch.jit.load(str(path), map_location=device, _extra_files=extra_files)
             module.eval()
     except Exception as err:  # torch raises RuntimeError, ValueError, zipfile errors, ...
         raise EngineError(
