@@ -43,6 +43,7 @@ PRESETS: Final = {
     'tiny': DemoPreset('tiny', (64, 96), (48, 64), 20),
 }
 NODE_NAMESPACE: Final = '/pixio'
+COLORMAP_PERCENTILES: Final = (2.0, 98.0)
 OUTPUT_TOPICS: Final = {
     'depth': 'sensor_msgs/msg/Image',
     'depth/camera_info': 'sensor_msgs/msg/CameraInfo',
@@ -226,14 +227,18 @@ class DemoRun:
     def execute(self) -> int:
         """Run everything; returns the exit code."""
         from pixio_ros.evaluation.live import summary_lines
-        from pixio_ros.files import atomic_output
+        from pixio_ros.files import atomic_output, write_atomically
 
         with atomic_output(self.out, force=self.args.force) as stage:
             stage.mkdir()
             stats = self._run_pipeline(stage)
             if stats['frames_out'] > 0:
-                self._write_products(stage, stats)
+                self._write_pictures(stage, stats)
             dump_json(stage / 'summary.json', stats)
+        if stats['frames_out'] > 0:
+            # Evaluated in place (its own atomic output) so the report names the final paths.
+            self._evaluate(stats)
+            write_atomically(self.out / 'summary.json', lambda temp: dump_json(temp, stats))
         for line in summary_lines(stats):
             print(line)
         if stats.get('random_weights'):
@@ -331,33 +336,40 @@ class DemoRun:
         stats['model'] = str(self.model)
         return stats
 
-    def _write_products(self, stage: Path, stats: dict[str, Any]) -> None:
-        """Depth colour map, PLY cloud and the eval report of the recording."""
+    def _write_pictures(self, stage: Path, stats: dict[str, Any]) -> None:
+        """Depth colour map and PLY cloud of the last recorded frame."""
         import cv2
         import numpy as np
 
         from pixio_ros.data.bag import BagReader
         from pixio_ros.data.decode import decode_depth_image, decode_point_cloud
         from pixio_ros.data.ply import write_ply
-        from pixio_ros.data.sample_bag import COLOR_TOPIC, DEPTH_INFO_TOPIC, DEPTH_TOPIC
-        from pixio_ros.evaluation.config import EvalConfig
         from pixio_ros.evaluation.plots import colorize
-        from pixio_ros.evaluation.run import run_evaluation
 
         with BagReader(stage / 'recording') as recording:
             depth = decode_depth_image(recording.messages(f'{NODE_NAMESPACE}/depth')[-1].msg)
             clouds = recording.messages(f'{NODE_NAMESPACE}/points')
         finite = depth[np.isfinite(depth)]
-        high = float(finite.max()) if finite.size else 1.0
-        cv2.imwrite(str(stage / 'depth_colormap.png'), colorize(depth, 0.0, high)[:, :, ::-1])
+        # A robust auto range: the colours span the depth actually present in this frame.
+        low, high = np.percentile(finite, COLORMAP_PERCENTILES) if finite.size else (0.0, 1.0)
+        high = max(float(high), float(low) + 1e-6)
+        cv2.imwrite(str(stage / 'depth_colormap.png'),
+                    colorize(depth, float(low), high)[:, :, ::-1])
         if clouds:
             points, colors = decode_point_cloud(clouds[-1].msg)
             stats['ply_points'] = write_ply(stage / 'points.ply', points, colors)
+
+    def _evaluate(self, stats: dict[str, Any]) -> None:
+        """Score the recorded depth against the bag's ground truth into `out/eval`."""
+        from pixio_ros.data.sample_bag import COLOR_TOPIC, DEPTH_INFO_TOPIC, DEPTH_TOPIC
+        from pixio_ros.evaluation.config import EvalConfig
+        from pixio_ros.evaluation.run import run_evaluation
+
         align = 'scale_shift' if stats.get('random_weights') else 'none'
         document = run_evaluation(EvalConfig(
-            bag=stage / 'recording', image_topic=COLOR_TOPIC, depth_topic=DEPTH_TOPIC,
+            bag=self.out / 'recording', image_topic=COLOR_TOPIC, depth_topic=DEPTH_TOPIC,
             prediction_topic=f'{NODE_NAMESPACE}/depth', camera_info_topic=DEPTH_INFO_TOPIC,
-            align=align, out=stage / 'eval', stamp_tolerance_ms=0.0))
+            align=align, out=self.out / 'eval', stamp_tolerance_ms=0.0))
         summary = document['summary']
         stats['eval'] = {'metrics_kind': summary['metrics_kind'],
                          'evaluated': summary['frames']['evaluated'],
