@@ -27,11 +27,16 @@ $(DEPS_STAMP): constraints.txt setup.py
 	fi
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet -c constraints.txt setuptools wheel
-	$(BIN)/python -m pip install --quiet -c constraints.txt '.[$(EXTRAS)]'
+	$(BIN)/python -m pip install --quiet --no-build-isolation -c constraints.txt '.[$(EXTRAS)]'
+	rm -rf build pixio_ros.egg-info
 	touch $@
 
+# setuptools reuses build/: it is cleared so that deleted modules never reach the installed package.
 $(PKG_STAMP): $(DEPS_STAMP) $(SOURCES)
-	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation --force-reinstall .
+	rm -rf build pixio_ros.egg-info
+	$(BIN)/python -m pip uninstall --quiet --yes pixio_ros 2>/dev/null || true
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation .
+	rm -rf build pixio_ros.egg-info
 	touch $@
 
 $(ENV_FILE): Makefile | $(DEPS_STAMP)
@@ -39,8 +44,10 @@ $(ENV_FILE): Makefile | $(DEPS_STAMP)
 	@echo 'export AMENT_PREFIX_PATH="$(abspath $(VENV))$${AMENT_PREFIX_PATH:+:$$AMENT_PREFIX_PATH}"' >> $@
 	@echo 'export PATH="$(abspath $(BIN)):$$PATH"' >> $@
 	@echo '# Fast DDS reads FASTRTPS_* (Jazzy, 2.14) or FASTDDS_* (3.x); a profile you set wins.' >> $@
-	@echo 'export FASTRTPS_DEFAULT_PROFILES_FILE="$${FASTRTPS_DEFAULT_PROFILES_FILE:-$(abspath config/fastdds_shm.xml)}"' >> $@
-	@echo 'export FASTDDS_DEFAULT_PROFILES_FILE="$${FASTDDS_DEFAULT_PROFILES_FILE:-$$FASTRTPS_DEFAULT_PROFILES_FILE}"' >> $@
+	@echo '_pixio_profile="$${FASTRTPS_DEFAULT_PROFILES_FILE:-$${FASTDDS_DEFAULT_PROFILES_FILE:-$(abspath config/fastdds_shm.xml)}}"' >> $@
+	@echo 'export FASTRTPS_DEFAULT_PROFILES_FILE="$${FASTRTPS_DEFAULT_PROFILES_FILE:-$$_pixio_profile}"' >> $@
+	@echo 'export FASTDDS_DEFAULT_PROFILES_FILE="$${FASTDDS_DEFAULT_PROFILES_FILE:-$$_pixio_profile}"' >> $@
+	@echo 'unset _pixio_profile' >> $@
 	@echo 'export RMW_IMPLEMENTATION="$${RMW_IMPLEMENTATION:-rmw_fastrtps_cpp}"' >> $@
 
 lint: setup

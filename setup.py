@@ -19,6 +19,7 @@ setup(
     python_requires='>=3.10',
     # Versions are pinned in constraints.txt (`make setup` installs with -c constraints.txt).
     install_requires=[
+        'matplotlib',
         'numpy',
         'opencv-python-headless',
         'pyyaml',
@@ -40,7 +41,7 @@ setup(
             'ros-jazzy-lifecycle-msgs',
             'ros-jazzy-ament-index-python',
         ],
-        'eval': ['matplotlib', 'open3d-cpu'],
+        'eval': ['open3d-cpu'],
         'test': ['pytest', 'pytest-timeout', 'ruff', 'cv-bridge'],
         # transformers is only the reference implementation the tests compare against.
         'reference': ['transformers'],

@@ -52,8 +52,11 @@ def _node(context, *args, **kwargs):
 def generate_launch_description():
     """Arguments: model, params_file, namespace, camera, compressed, device."""
     share = get_package_share_directory(PACKAGE)
+    # A profile the user chose under either name wins, for both Fast DDS generations.
+    chosen = next((os.environ[name] for name in PROFILE_VARIABLES if os.environ.get(name)), None)
+    profile = chosen or os.path.join(share, 'config', 'fastdds_shm.xml')
     profile_actions = [
-        SetEnvironmentVariable(name, os.path.join(share, 'config', 'fastdds_shm.xml'))
+        SetEnvironmentVariable(name, profile)
         for name in PROFILE_VARIABLES
         if not os.environ.get(name)
     ]
