@@ -167,6 +167,7 @@ class Recorder:
 
         from pixio_ros.commands.play import message_class
 
+        self.node = node
         self.messages: list[tuple[str, str, int, bytes]] = []
         self.lock = threading.Lock()
         self.model_info = threading.Event()
@@ -211,7 +212,7 @@ class Recorder:
         """Wait until every output subscription sees a publisher (the node's)."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            if all(sub.get_publisher_count() > 0 for sub in self.subscriptions.values()):
+            if all(self.node.count_publishers(topic) > 0 for topic in self.subscriptions):
                 return True
             time.sleep(0.05)
         return False
@@ -246,9 +247,12 @@ class DemoRun:
                   'only show that the pipeline works. Pass --model for a trained artifact.')
         print(f'results in {self.out}: recording/ (mcap), depth_colormap.png, points.ply, '
               'eval/report.md, node.log, summary.json')
-        if stats['frames_out'] == 0:
-            print('pixio-ros demo: error: the node delivered no depth; see '
-                  f'{self.out / "node.log"}', file=sys.stderr)
+        missing = stats['missing_outputs']
+        if missing:
+            hint = (' (an artifact without a depth head publishes no depth or points; use one '
+                    'exported with --head-kind depth or points)' if 'depth' in missing else '')
+            print(f'pixio-ros demo: error: the node never published {", ".join(missing)} under '
+                  f'{NODE_NAMESPACE}{hint}; see {self.out / "node.log"}', file=sys.stderr)
             return 1
         return 0
 
@@ -334,6 +338,10 @@ class DemoRun:
                                    depth_topic=f'{NODE_NAMESPACE}/depth',
                                    model_info_topic=MODEL_INFO_TOPIC)
         stats['model'] = str(self.model)
+        stats['missing_outputs'] = [
+            name for name in OUTPUT_TOPICS
+            if not stats['topics'].get(f'{NODE_NAMESPACE}/{name}')
+        ]
         return stats
 
     def _write_pictures(self, stage: Path, stats: dict[str, Any]) -> None:
@@ -384,7 +392,7 @@ def _tail(log: Path, lines: int = 15) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the demo; exit 0 only if the node delivered depth for the played frames."""
+    """Run the demo; exit 0 only if every output of the node (OUTPUT_TOPICS) arrived."""
     from pixio_ros.data.errors import DataError
     from pixio_ros.files import check_writable
 

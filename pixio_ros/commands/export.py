@@ -5,9 +5,15 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pixio_ros.model import HeadInfo
 
 HELP = 'Compile a Pixio encoder and a depth / point-map head into one artifact for the node.'
 SIZE_SEPARATOR = 'x'
+DEFAULT_MAX_DEPTH_M = 10.0
+DEFAULT_HEAD_KIND = 'points'
 
 
 def parse_input_size(text: str) -> tuple[int, int]:
@@ -54,8 +60,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         '--max-depth',
         type=float,
-        default=10.0,
-        help='depth range of a random-init or paper head, metres (default 10)',
+        default=None,  # None tells "not given" apart from the default value
+        help='depth range of a random-init or paper head, metres (default '
+        f'{DEFAULT_MAX_DEPTH_M:g}); with a train-head .safetensors it must match the head',
     )
     parser.add_argument(
         '--input-size', type=parse_input_size, default=(240, 320),
@@ -74,8 +81,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _build(args: argparse.Namespace):
     """(network, sources, encoder_pretrained, head_trained) from the parsed options."""
     from pixio_ros.model import ModelError, PixioEncoder, PixioNet, build_head, get_size
-    from pixio_ros.model.artifact import file_sha256
-    from pixio_ros.model.checkpoints import encoder_source_file, load_encoder_checkpoint
+    from pixio_ros.model.checkpoints import checkpoint_sha256, load_encoder_checkpoint
     from pixio_ros.model.head_checkpoints import HeadInfo, load_head_checkpoint, load_paper_head
 
     sources: dict[str, Path] = {}
@@ -87,7 +93,8 @@ def _build(args: argparse.Namespace):
         encoder = PixioEncoder(get_size(args.size))
     else:
         encoder = load_encoder_checkpoint(args.encoder, size=args.size)
-        sources['encoder'] = encoder_source_file(args.encoder)
+        sources['encoder'] = args.encoder
+    max_depth = DEFAULT_MAX_DEPTH_M if args.max_depth is None else args.max_depth
     if args.head is not None and args.head.suffix != '.safetensors':
         if args.head_kind is None:
             raise ModelError(
@@ -95,18 +102,19 @@ def _build(args: argparse.Namespace):
                 'pass --head-kind depth|linear and --max-depth.'
             )
         head = load_paper_head(
-            args.head, size=encoder.size_name, head_kind=args.head_kind, max_depth=args.max_depth
+            args.head, size=encoder.size_name, head_kind=args.head_kind, max_depth=max_depth
         )
-        info = HeadInfo(args.head_kind, encoder.size_name, args.max_depth)
+        info = HeadInfo(args.head_kind, encoder.size_name, max_depth)
     elif args.head is not None:
         head, info = load_head_checkpoint(args.head)
+        _check_head_options(args, info)
     if args.head is not None:
         if info.size != encoder.size_name:
             raise ModelError(
                 f'{args.head} was trained on a {info.size} encoder, but {args.encoder} is '
                 f'{encoder.size_name}; pass the encoder the head was trained with.'
             )
-        encoder_sha = file_sha256(sources['encoder'])
+        encoder_sha = checkpoint_sha256(sources['encoder'])
         if info.encoder_sha256 and info.encoder_sha256 != encoder_sha:
             raise ModelError(
                 f'{args.head} was trained on encoder sha256 {info.encoder_sha256[:12]}..., but '
@@ -114,9 +122,28 @@ def _build(args: argparse.Namespace):
             )
         sources['head'] = args.head
     else:
-        head = build_head(get_size(encoder.size_name), args.head_kind or 'points',
-                          max_depth=args.max_depth)  # fmt: skip
+        head = build_head(get_size(encoder.size_name), args.head_kind or DEFAULT_HEAD_KIND,
+                          max_depth=max_depth)  # fmt: skip
     return PixioNet(encoder, head).eval(), sources, not args.random_init, args.head is not None
+
+
+def _check_head_options(args: argparse.Namespace, info: HeadInfo) -> None:
+    """Refuse an explicit --head-kind / --max-depth that contradicts a train-head checkpoint."""
+    from pixio_ros.model import ModelError
+
+    conflicts = []
+    if args.head_kind is not None and args.head_kind != info.head_kind:
+        conflicts.append(f'--head-kind {args.head_kind} but the head is {info.head_kind!r}')
+    if args.max_depth is not None and args.max_depth != info.max_depth:
+        conflicts.append(
+            f'--max-depth {args.max_depth:g} but the head was trained with {info.max_depth:g} m'
+        )
+    if conflicts:
+        raise ModelError(
+            f'{args.head} records its own kind and depth range: {"; ".join(conflicts)}; drop '
+            "--head-kind / --max-depth (the checkpoint's values are used) or pass the head "
+            'trained for them.'
+        )
 
 
 def run(args: argparse.Namespace) -> int:

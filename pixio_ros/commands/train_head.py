@@ -70,7 +70,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         '--stop-after-epochs',
         type=int,
-        help='stop after this many epochs of this invocation (resume later)',
+        help='stop after this many epochs (>= 1) of this invocation (resume later)',
     )
     parser.add_argument(
         '--cache-features',
@@ -154,8 +154,10 @@ def run(args: argparse.Namespace) -> int:
             f'best epoch {best["epoch"]}: val AbsRel {best["val_abs_rel"]:.4f}, '
             f'delta1 {best["val_delta1"]:.4f}, train SiLog {best["train_silog"]:.4f}'
         )
-    print(f'export: pixio-ros export --encoder {args.encoder} --head '
-          f'{result.run_dir / "best.safetensors"} -o model.ts')  # fmt: skip
+    head = result.run_dir / 'best.safetensors'
+    if not head.is_file():  # no epoch had a finite validation score
+        head = result.run_dir / 'last.safetensors'
+    print(f'export: pixio-ros export --encoder {args.encoder} --head {head} -o model.ts')
     return 0
 
 

@@ -49,8 +49,8 @@ class BagReader:
         self.path = Path(path)
         if not self.path.exists():
             raise DataError(f'bag {self.path} does not exist; pass a rosbag2 directory or .bag.')
-        self._reader = AnyReader([self.path], default_typestore=typestore())
         try:
+            self._reader = AnyReader([self.path], default_typestore=typestore())
             self._reader.open()
         except Exception as err:  # rosbags raises several unrelated types for bad files
             raise DataError(

@@ -1,14 +1,14 @@
 """The Pixio encoder, its depth / point-map heads, checkpoint loading and the compiled artifact."""
 
+from pixio_ros.files import file_sha256
 from pixio_ros.model.artifact import (
     METADATA_FILE,
     export_artifact,
-    file_sha256,
     load_artifact,
     read_artifact_metadata,
 )
 from pixio_ros.model.checkpoints import (
-    encoder_source_file,
+    checkpoint_sha256,
     hf_to_pixio_state_dict,
     load_encoder_checkpoint,
 )
@@ -47,7 +47,7 @@ __all__ = [
     'PointMapHead',
     'build_head',
     'build_network',
-    'encoder_source_file',
+    'checkpoint_sha256',
     'export_artifact',
     'file_sha256',
     'get_size',

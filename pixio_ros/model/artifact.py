@@ -26,7 +26,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from pixio_ros.files import file_sha256, write_atomically
+from pixio_ros.files import write_atomically
+from pixio_ros.model.checkpoints import checkpoint_sha256
 from pixio_ros.model.errors import ModelError
 from pixio_ros.model.network import PixioNet
 from pixio_ros.model.sizes import IMAGENET_MEAN, IMAGENET_STD, PATCH_SIZE
@@ -87,7 +88,7 @@ def build_metadata(
         'feature_layout': FEATURE_LAYOUT,
         'dtype': dtype,
         'torch_version': torch.__version__,
-        'sources': {name: file_sha256(path) for name, path in (sources or {}).items()},
+        'sources': {name: checkpoint_sha256(path) for name, path in (sources or {}).items()},
         'parity_max_abs_diff': None,
     }
 
@@ -99,6 +100,10 @@ def read_artifact_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
         ModelError: If the file is missing, not a zip archive, or has no Pixio metadata.
     """
     path = Path(path)
+    if path.is_dir():
+        raise ModelError(
+            f'{path} is a directory; pass the artifact file written by `pixio-ros export`.'
+        )
     if not path.is_file():
         raise ModelError(f'{path} does not exist; pass an artifact written by `pixio-ros export`.')
     try:
@@ -117,7 +122,12 @@ def read_artifact_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
         ) from err
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise ModelError(f'{path} has corrupt {METADATA_FILE} ({err}); re-export it.') from err
-    if not isinstance(metadata, dict) or metadata.get('format_version') != FORMAT_VERSION:
+    if not isinstance(metadata, dict):
+        raise ModelError(
+            f'{path} has {METADATA_FILE} holding a {type(metadata).__name__}, not a JSON object; '
+            're-export it with `pixio-ros export`.'
+        )
+    if metadata.get('format_version') != FORMAT_VERSION:
         raise ModelError(
             f'{path} has metadata format_version {metadata.get("format_version")!r} '
             f'(expected {FORMAT_VERSION}); re-export it with this version of pixio-ros.'
@@ -221,7 +231,8 @@ def export_artifact(
         fmt: 'torchscript' or 'export'.
         dtype: 'fp32', 'fp16' or 'bf16' weights and activations.
         device: Device the artifact is compiled and checked on ('cpu', 'cuda').
-        sources: Named source files (checkpoints) whose sha256 goes into the metadata.
+        sources: Named source checkpoints (files or Hugging Face folders) whose sha256
+            (`checkpoint_sha256`) goes into the metadata.
         encoder_pretrained: False for a random-init encoder (consumers then warn).
         head_trained: False for a random-init head (depth is then not meaningful).
         force: Overwrite an existing ``path``.
@@ -251,8 +262,8 @@ def export_artifact(
     if path.exists() and not force:
         raise ModelError(f'{path} exists already, not overwriting; pass --force to replace it.')
     for name, source in (sources or {}).items():
-        if not Path(source).is_file():
-            raise ModelError(f'source {name!r} ({source}) is not a file.')
+        if not Path(source).exists():
+            raise ModelError(f'source {name!r} ({source}) does not exist.')
 
     model = _on(net, torch.device(device), DTYPES[dtype])
     metadata = build_metadata(

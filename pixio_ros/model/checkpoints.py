@@ -7,8 +7,10 @@ parameter present with the expected shape, nothing left over.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import pickle
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -17,6 +19,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from pixio_ros.files import file_sha256
 from pixio_ros.model.encoder import PixioEncoder
 from pixio_ros.model.errors import ModelError
 from pixio_ros.model.sizes import ModelSize, get_size, size_for_dims
@@ -62,6 +65,7 @@ _HF_QKV_MODULES = {
     'attention.v_proj': 2,
 }
 _HF_BLOCK_KEY = re.compile(r'^(?:encoder\.layer|layers)\.(\d+)\.(.+)\.(weight|bias)$')
+_BLOCK_KEY = re.compile(r'^blocks\.(\d+)\.')
 
 
 def hf_to_pixio_state_dict(state_dict: Mapping[str, Tensor]) -> dict[str, Tensor]:
@@ -136,6 +140,25 @@ def _read_hf_folder(folder: Path) -> tuple[dict[str, Tensor], dict[str, Any]]:
     )
 
 
+def load_torch_weights(path: Path) -> Any:
+    """``torch.load(weights_only=True)`` on the CPU; pickled objects are refused in our words.
+
+    torch's own refusal suggests ``weights_only=False``, i.e. unpickling, which must never be
+    done with a downloaded file, so that advice is not relayed.
+
+    Raises:
+        ModelError: The file holds pickled Python objects beyond tensors and containers.
+    """
+    try:
+        return torch.load(str(path), map_location='cpu', weights_only=True)
+    except pickle.UnpicklingError:  # weights_only refused a pickled Python object
+        raise ModelError(
+            f'{path} contains pickled Python objects, which pixio-ros refuses to load for safety '
+            '(unpickling can run arbitrary code); convert it to a plain state dict of tensors '
+            '(torch.save(model.state_dict(), ...)) or to a .safetensors file.'
+        ) from None
+
+
 def _read_weights_file(path: Path) -> dict[str, Tensor]:
     """A flat state dict from a .safetensors or a torch .pth/.pt/.bin file, loaded safely."""
     if not path.is_file():
@@ -143,7 +166,9 @@ def _read_weights_file(path: Path) -> dict[str, Tensor]:
     try:
         if path.suffix == '.safetensors':
             return _read_safetensors(path)
-        loaded = torch.load(str(path), map_location='cpu', weights_only=True)
+        loaded = load_torch_weights(path)
+    except ModelError:
+        raise
     except Exception as err:  # truncated or foreign files fail in many ways; name the file
         raise ModelError(
             f'cannot read checkpoint {path} ({type(err).__name__}: {err}); expected a complete '
@@ -161,13 +186,45 @@ def _read_weights_file(path: Path) -> dict[str, Tensor]:
     return dict(loaded)
 
 
-def encoder_source_file(path: str | os.PathLike[str]) -> Path:
-    """The file whose sha256 identifies an encoder checkpoint (a folder's weights or index)."""
+def _hf_weight_files(folder: Path) -> list[Path]:
+    """The files holding a Hugging Face folder's weights: model.safetensors, or index + shards."""
+    weights = folder / HF_WEIGHTS
+    if weights.is_file():
+        return [weights]
+    index_path = folder / HF_WEIGHTS_INDEX
+    try:
+        shards = set(json.loads(index_path.read_text(encoding='utf-8'))['weight_map'].values())
+    except FileNotFoundError as err:
+        raise ModelError(
+            f'{folder} has neither {HF_WEIGHTS} nor {HF_WEIGHTS_INDEX}; pass an encoder '
+            'checkpoint file or a Hugging Face model folder.'
+        ) from err
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, AttributeError) as err:
+        raise ModelError(f'{index_path} is not a safetensors index: {err}.') from err
+    return [index_path, *sorted(folder / shard for shard in shards)]
+
+
+def checkpoint_sha256(path: str | os.PathLike[str]) -> str:
+    """Hex sha256 identifying a checkpoint file or a Hugging Face model folder's weights.
+
+    A file, or a folder with one model.safetensors, hashes that file. A sharded folder hashes
+    the index and every shard (sorted by name) into one digest of (name, file sha256) pairs, so
+    folders with different weights never share a hash.
+    """
     path = Path(path)
     if not path.is_dir():
-        return path
-    weights = path / HF_WEIGHTS
-    return weights if weights.is_file() else path / HF_WEIGHTS_INDEX
+        if not path.is_file():
+            raise ModelError(f'checkpoint {path} does not exist.')
+        return file_sha256(path)
+    files = _hf_weight_files(path)
+    if len(files) == 1:
+        return file_sha256(files[0])
+    digest = hashlib.sha256()
+    for file in files:
+        if not file.is_file():
+            raise ModelError(f'{file} is listed in {HF_WEIGHTS_INDEX} but does not exist.')
+        digest.update(f'{file.name}\0{file_sha256(file)}\n'.encode())
+    return digest.hexdigest()
 
 
 def read_encoder_state_dict(
@@ -197,7 +254,17 @@ def infer_size(state_dict: Mapping[str, Tensor], *, source: str) -> ModelSize:
             f'{_preview(state_dict)}.'
         )
     embed_dim = int(state_dict['cls_token'].shape[-1])
-    block_ids = {int(key.split('.')[1]) for key in state_dict if key.startswith('blocks.')}
+    block_ids = set()
+    for key in state_dict:
+        if not key.startswith('blocks.'):
+            continue
+        match = _BLOCK_KEY.match(key)
+        if match is None:
+            raise ModelError(
+                f'{source} has key {key!r}, which is not blocks.<number>.<name>; expected a '
+                'Pixio encoder checkpoint with numbered blocks.'
+            )
+        block_ids.add(int(match.group(1)))
     depth = max(block_ids) + 1 if block_ids else 0
     try:
         return size_for_dims(embed_dim, depth)

@@ -13,9 +13,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
 from torch import Tensor, nn
 
+from pixio_ros.model.checkpoints import load_torch_weights
 from pixio_ros.model.errors import ModelError
 from pixio_ros.model.network import build_head
 from pixio_ros.model.sizes import get_size
@@ -140,7 +140,9 @@ def load_paper_head(
             'pass --head-kind depth or linear with a paper checkpoint.'
         )
     try:
-        loaded = torch.load(str(path), map_location='cpu', weights_only=True)
+        loaded = load_torch_weights(path)
+    except ModelError:
+        raise
     except Exception as err:  # truncated or foreign files fail in many ways; name the file
         raise ModelError(f'cannot read head checkpoint {path} ({err}).') from err
     if isinstance(loaded, dict) and isinstance(loaded.get('model'), dict):

@@ -41,6 +41,7 @@ FEATURE_FIELD = 'feature'
 FEATURE_F16_FIELD = 'feature_f16'
 EMBEDDING_FIELD = 'embedding'
 FLOAT32_BYTES = 4
+LITTLE_ENDIAN_FLOAT32 = np.dtype('<f4')
 UINT16_BYTES = 2
 XYZ = ('x', 'y', 'z')
 # Colour-map range when the artifact does not say how deep it sees.
@@ -103,7 +104,7 @@ def scaled_camera_info(msg: CameraInfo, width: int, height: int, header: Header)
     """A copy of `msg` for the same camera at `width` x `height` (K and P rescaled).
 
     Uses the pixel-centre convention of `PinholeCamera.scaled_to`: f' = f s, c' = (c + .5) s - .5;
-    P's Tx / Ty (f times baseline) scale with f.
+    P's Tx / Ty (f times baseline) scale with f. An all-zero (unset) P is copied as is.
     """
     sx = width / msg.width
     sy = height / msg.height
@@ -116,7 +117,9 @@ def scaled_camera_info(msg: CameraInfo, width: int, height: int, header: Header)
     out.r = msg.r
     k = np.array(msg.k, dtype=np.float64).reshape(3, 3)
     p = np.array(msg.p, dtype=np.float64).reshape(3, 4)
-    for matrix in (k, p):  # rows scale with f; the principal point also shifts half a pixel
+    # An all-zero P means "not set" (monocular drivers often leave it so): it stays unset.
+    matrices = (k, p) if p.any() else (k,)
+    for matrix in matrices:  # rows scale with f; the principal point also shifts half a pixel
         matrix[0, :] *= sx
         matrix[1, :] *= sy
         matrix[0, 2] += 0.5 * sx - 0.5
@@ -129,13 +132,19 @@ def scaled_camera_info(msg: CameraInfo, width: int, height: int, header: Header)
 
 
 def depth_image_msg(depth: np.ndarray, header: Header) -> Image:
-    """32FC1 Image (metres, NaN invalid) of a (H, W) float32 depth map, with `header`."""
-    depth = np.ascontiguousarray(depth, dtype=np.float32)
+    """32FC1 Image (metres, NaN invalid) of a (H, W) float32 depth map, with `header`.
+
+    The model's depth is always finite and positive: the heads map it into
+    [min_depth, max_depth] (a sigmoid scaled by the artifact metadata `max_depth`, floored at a
+    small minimum). A pixel at `max_depth` therefore means "at or beyond the head's range", not a
+    measured distance; the model never marks a pixel invalid (NaN).
+    """
+    depth = np.ascontiguousarray(depth, dtype=LITTLE_ENDIAN_FLOAT32)
     msg = _message(Image)
     msg.header = header
     msg.height, msg.width = (int(n) for n in depth.shape)
     msg.encoding = '32FC1'
-    msg.is_bigendian = int(depth.dtype.byteorder == '>')
+    msg.is_bigendian = 0  # the payload is always little-endian (LITTLE_ENDIAN_FLOAT32)
     msg.step = msg.width * FLOAT32_BYTES
     msg.data = _payload(depth)
     return msg

@@ -100,7 +100,7 @@ def engine_outputs(
         names.add('features')
     if wanted.embedding:
         names.add('embedding')
-    return names
+    return names & set(provided)
 
 
 def _colours(rgb: np.ndarray, height: int, width: int) -> np.ndarray:

@@ -21,6 +21,7 @@ from typing import Any
 
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.exceptions import ParameterException
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
@@ -102,6 +103,13 @@ class PixioNode(Node):
         for warning in caught:
             if issubclass(warning.category, RandomInitWarning):
                 self.get_logger().warning(str(warning.message))
+        if 'depth' not in self.engine.outputs:
+            self.get_logger().warning(
+                f'{settings["model_path"]} has no depth head (head_kind '
+                f'{self.engine.metadata.get("head_kind")!r}): depth, depth/colored and points are '
+                'not published and feature xyz is NaN; export with --head-kind depth or points '
+                'for 3D outputs'
+            )
         self.stats = NodeStats()
         self._failed_reported = 0
         self._last_log: dict[str, float] = {}
@@ -123,7 +131,7 @@ class PixioNode(Node):
             thread.start()
         self.get_logger().info(
             f'{self.engine.path.name} on {self.engine.device} ({settings["precision"]}), input '
-            f'{self.engine.input_size[1]}x{self.engine.input_size[0]}, outputs '
+            f'{self.engine.input_size[0]}x{self.engine.input_size[1]} (HxW), outputs '
             f'{", ".join(self.engine.outputs)}; listening on '
             f'{self._image_subscription.topic_name}'
         )
@@ -181,7 +189,7 @@ class PixioNode(Node):
             self._log_throttled('camera_info_invalid', f'ignoring CameraInfo: {err}')
 
     def _on_set_parameters(self, parameters: list[Parameter]) -> Any:
-        result = on_set_result(parameters)
+        result = on_set_result(parameters, self._settings)
         if result.successful:
             self._settings = self._settings.replaced({p.name: p.value for p in parameters})
         return result
@@ -209,19 +217,30 @@ class PixioNode(Node):
 
     # --- inference and publishing threads ---------------------------------------------------
 
-    def _infer_loop(self) -> None:
-        next_start = 0.0
-        while not self._stop.is_set():
+    def _wait_for_rate(self, last_start: float | None) -> bool:
+        """Wait until max_rate_hz allows the next frame; False when the node is stopping.
+
+        Waits in WORKER_POLL_S slices that re-read the rate, so raising (or clearing) a very low
+        max_rate_hz takes effect at once instead of after the old period.
+        """
+        while last_start is not None:
             rate = self._settings['max_rate_hz']
-            if rate > 0:
-                delay = next_start - time.monotonic()
-                if delay > 0 and self._stop.wait(delay):
-                    break
+            if rate <= 0:
+                break
+            delay = last_start + 1.0 / rate - time.monotonic()
+            if delay <= 0:
+                break
+            if self._stop.wait(min(delay, WORKER_POLL_S)):
+                return False
+        return not self._stop.is_set()
+
+    def _infer_loop(self) -> None:
+        last_start: float | None = None
+        while self._wait_for_rate(last_start):
             msg = self._mailbox.take(WORKER_POLL_S)
             if msg is None:
                 continue
-            started = time.monotonic()
-            next_start = started + 1.0 / rate if rate > 0 else 0.0
+            last_start = time.monotonic()
             try:
                 inferred = self._infer(msg)
             except Exception as err:  # a frame must never stop the thread
@@ -250,11 +269,15 @@ class PixioNode(Node):
         def active(publisher: Any, toggle: str) -> bool:
             return bool(settings[toggle]) and publisher.get_subscription_count() > 0
 
+        has_depth = 'depth' in self.engine.outputs
         return Wanted(
-            depth=active(self._depth_pub, 'publish.depth')
-            or active(self._depth_info_pub, 'publish.depth'),
-            colored=active(self._colored_pub, 'publish.depth_colored'),
-            points=active(self._points_pub, 'publish.points'),
+            depth=has_depth
+            and (
+                active(self._depth_pub, 'publish.depth')
+                or active(self._depth_info_pub, 'publish.depth')
+            ),
+            colored=has_depth and active(self._colored_pub, 'publish.depth_colored'),
+            points=has_depth and active(self._points_pub, 'publish.points'),
             features=active(self._features_pub, 'publish.features'),
             embedding=active(self._embedding_pub, 'publish.embedding'),
         )
@@ -370,6 +393,13 @@ def main(args: Sequence[str] | None = None) -> int:
         rclpy.spin(node)
     except PixioRosError as err:
         print(f'pixio_node: error: {err}', file=sys.stderr)
+        return 1
+    except ParameterException as err:  # wrong type or out of range in a params file or -p
+        print(
+            f'pixio_node: error: {err}; see the parameter table in the README or '
+            'config/pixio.yaml for types and ranges (write 10.0, not 10, for a double)',
+            file=sys.stderr,
+        )
         return 1
     except (KeyboardInterrupt, ExternalShutdownException):
         pass

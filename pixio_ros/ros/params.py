@@ -217,8 +217,20 @@ def declare_parameters(node: Node) -> Settings:
     return Settings(values)
 
 
-def validate_changes(parameters: Iterable[Parameter], *, check_read_only: bool = True) -> str:
-    """'' if the values are acceptable, else the reason (choices; rclpy checks ranges/types)."""
+def validate_changes(
+    parameters: Iterable[Parameter],
+    *,
+    current: Mapping[str, Any] | None = None,
+    check_read_only: bool = True,
+) -> str:
+    """'' if the values are acceptable, else the reason (rclpy itself checks ranges and types).
+
+    Args:
+        parameters: the requested values.
+        current: the values in force, for checks across parameters (min vs max range).
+        check_read_only: refuse read-only parameters (runtime changes).
+    """
+    parameters = list(parameters)
     reasons = []
     for parameter in parameters:
         spec = _SPECS.get(parameter.name)
@@ -231,12 +243,22 @@ def validate_changes(parameters: Iterable[Parameter], *, check_read_only: bool =
             reasons.append(
                 f'{parameter.name}={parameter.value!r} is not one of {", ".join(spec.choices)}'
             )
+    merged = {**(current or {}), **{p.name: p.value for p in parameters}}
+    min_range = merged.get('points.min_range') or 0.0
+    max_range = merged.get('points.max_range') or 0.0
+    if min_range > 0 and max_range > 0 and min_range > max_range:
+        reasons.append(
+            f'points.min_range={min_range} is greater than points.max_range={max_range}, which '
+            'would drop every point; lower min_range, raise max_range or set either to 0 (off)'
+        )
     return '; '.join(reasons)
 
 
-def on_set_result(parameters: list[Parameter]) -> SetParametersResult:
-    """SetParametersResult for a runtime change request."""
-    reason = validate_changes(parameters)
+def on_set_result(
+    parameters: list[Parameter], current: Mapping[str, Any] | None = None
+) -> SetParametersResult:
+    """SetParametersResult for a runtime change request against the `current` values."""
+    reason = validate_changes(parameters, current=current)
     return SetParametersResult(successful=not reason, reason=reason)
 
 

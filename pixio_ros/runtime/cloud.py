@@ -13,6 +13,8 @@ import numpy as np
 __all__ = ['CloudOptions', 'SelectedPoints', 'select_points']
 
 RGB_CHANNELS = 3
+# Largest cell count whose linear voxel keys stay inside int64 (with headroom).
+MAX_LINEAR_KEY = 2.0**62
 
 
 @dataclass(frozen=True)
@@ -57,11 +59,18 @@ def _voxel_average(
     """Average the (N, 3) points (and attributes) that fall into the same voxel."""
     if points.shape[0] == 0:
         return points, rgb, confidence
-    cells = np.floor(points / voxel_size).astype(np.int64)
+    # Float cell indices: an int64 cast of points / voxel_size overflows for tiny voxels.
+    cells = np.floor(points.astype(np.float64) / voxel_size)
     cells -= cells.min(axis=0)
     extent = cells.max(axis=0) + 1
-    keys = (cells[:, 0] * extent[1] + cells[:, 1]) * extent[2] + cells[:, 2]
-    _, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
+    if float(np.prod(extent)) < MAX_LINEAR_KEY:  # fast path: one int64 key per cell
+        index = cells.astype(np.int64)
+        width = extent.astype(np.int64)
+        keys = (index[:, 0] * width[1] + index[:, 1]) * width[2] + index[:, 2]
+        _, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
+    else:  # tiny voxels over a wide extent: unique rows, slower but without a key to overflow
+        _, inverse, counts = np.unique(cells, axis=0, return_inverse=True, return_counts=True)
+        inverse = inverse.reshape(-1)
 
     def mean(values: np.ndarray) -> np.ndarray:
         return (np.bincount(inverse, weights=values, minlength=counts.size) / counts).astype(

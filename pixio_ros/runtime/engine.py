@@ -35,6 +35,8 @@ __all__ = [
 ]
 
 METADATA_FILE = 'pixio_metadata.json'
+# Artifact metadata layout this runtime reads (`format_version` written by `pixio-ros export`).
+ARTIFACT_FORMAT_VERSION = 1
 TORCH_EXPORT_SUFFIX = '.pt2'
 OUTPUT_NAMES: tuple[str, ...] = ('depth', 'points', 'confidence', 'features', 'embedding')
 # Outputs at image resolution, which `output_size` resizes.
@@ -136,6 +138,12 @@ def _check_metadata(
     path: Path, metadata: dict[str, Any]
 ) -> tuple[tuple[int, int], tuple[str, ...]]:
     """Input size and output names from the metadata, or EngineError naming what is wrong."""
+    version = metadata.get('format_version')
+    if version != ARTIFACT_FORMAT_VERSION:
+        raise EngineError(
+            f'{path} has artifact format_version {version!r}, this pixio_ros reads format_version '
+            f'{ARTIFACT_FORMAT_VERSION}; re-export it with this pixio_ros: {EXPORT_HINT}'
+        )
     size = metadata.get('input_size')
     patch = metadata.get('patch_size', 1)
     valid_size = (

@@ -7,6 +7,7 @@ and applies horizontal flips to the cached maps and the targets instead of the i
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 
 import torch
@@ -14,9 +15,13 @@ from torch import Tensor
 
 from pixio_ros.model import PixioNet
 from pixio_ros.model.sizes import PATCH_SIZE
-from pixio_ros.training.augment import Example
+from pixio_ros.training.augment import Example, make_example
+from pixio_ros.training.errors import TrainingError
+from pixio_ros.training.precision import amp_context
+from pixio_ros.training.samples import RGBDSample
 
 FLOAT32_BYTES = 4
+BYTES_PER_GB = 1e9
 
 
 class FeatureCache:
@@ -26,13 +31,21 @@ class FeatureCache:
         net: The network whose frozen encoder produces the maps.
         examples: Prepared (uncropped, unflipped) examples.
         device: Where the encoder runs; the cache itself lives on the CPU.
+        amp: `--amp` setting the encoder runs under ('none', 'bf16', 'fp16'); maps are stored
+            as float32 either way.
     """
 
-    def __init__(self, net: PixioNet, examples: Sequence[Example], device: torch.device):
+    def __init__(
+        self,
+        net: PixioNet,
+        examples: Sequence[Example],
+        device: torch.device,
+        amp: str = 'none',
+    ):
         self.maps: list[list[Tensor]] = []
         self.depth = [example.depth for example in examples]
         self.rays = [example.rays for example in examples]
-        with torch.no_grad():
+        with torch.no_grad(), amp_context(amp, device):
             for example in examples:
                 maps = net.head_inputs(example.image[None].to(device))
                 self.maps.append([m[0].float().cpu() for m in maps])
@@ -44,3 +57,33 @@ def cache_bytes(net: PixioNet, count: int, input_size: tuple[int, int]) -> int:
     grid = (height // PATCH_SIZE) * (width // PATCH_SIZE)
     channels = 2 * net.encoder.embed_dim * len(net.head_positions)
     return count * FLOAT32_BYTES * (channels * grid + 3 * height * width)
+
+
+def build_feature_cache(
+    net: PixioNet,
+    samples: Sequence[RGBDSample],
+    input_size: tuple[int, int],
+    device: torch.device,
+    *,
+    amp: str,
+    limit_gb: float,
+) -> FeatureCache:
+    """Check the cache's memory against ``limit_gb``, then encode every frame once.
+
+    Raises:
+        TrainingError: The cache would exceed ``limit_gb`` (checked before any encoding).
+    """
+    needed = cache_bytes(net, len(samples), input_size)
+    print(f'feature cache: {len(samples)} frames, {needed / BYTES_PER_GB:.2f} GB '
+          f'(limit {limit_gb:g} GB)', file=sys.stderr)  # fmt: skip
+    if needed > limit_gb * BYTES_PER_GB:
+        raise TrainingError(
+            f'--cache-features needs {needed / BYTES_PER_GB:.2f} GB for {len(samples)} frames, '
+            f'above --cache-limit-gb {limit_gb:g}; raise the limit, use fewer frames or a '
+            'smaller --input-size, or train without the cache.'
+        )
+    unused = torch.Generator()
+    examples = [
+        make_example(s, input_size, crop=False, flip=False, generator=unused) for s in samples
+    ]
+    return FeatureCache(net, examples, device, amp)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import json
 import shutil
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -22,8 +23,31 @@ BEST_HEAD = 'best.safetensors'
 LAST_STATE = 'last_state.pt'
 TRAIN_LOG = 'train_log.csv'
 CURVES = 'curves.png'
-# Settings that must not change between a run and its resumption.
-RESUME_INVARIANTS = ('encoder_sha256', 'size', 'head_kind', 'input_size', 'max_depth', 'epochs')
+# Settings that must not change between a run and its resumption (a change would break the
+# bit-for-bit continuation), each with the option or input that sets it.
+RESUME_INVARIANTS = {
+    'encoder_sha256': '--encoder',
+    'size': '--encoder',
+    'head_kind': '--head',
+    'input_size': '--input-size',
+    'max_depth': '--max-depth',
+    'min_depth': '--min-depth',
+    'epochs': '--epochs',
+    'batch': '--batch',
+    'learning_rate': '--lr',
+    'seed': '--seed',
+    'crop': '--no-crop',
+    'flip': '--no-flip',
+    'cache_features': '--cache-features',
+    'amp': '--amp',
+    'train_frames': 'the training data (--bag/--data, --val-fraction)',
+    'val_frames': 'the validation data (--bag/--data, --val-fraction)',
+    'train_data': 'the training data (--bag/--data, --val-fraction)',
+    'val_data': 'the validation data (--bag/--data, --val-fraction)',
+}
+# What a run that stopped before finishing its first epoch can leave behind; such a directory
+# holds nothing to continue and is started again from scratch.
+UNFINISHED_RUN_FILES = frozenset({RUN_CONFIG, LAST_HEAD})
 
 
 def write_json(path: Path, data: Mapping[str, Any]) -> None:
@@ -37,13 +61,36 @@ def copy_atomically(source: Path, target: Path) -> None:
     write_atomically(target, lambda temp: shutil.copyfile(source, temp))
 
 
-def prepare_run_dir(run_dir: Path, run_config: Mapping[str, Any], *, resume: bool) -> None:
-    """Create a fresh run directory, or check that ``--resume`` continues the same run.
+def _unfinished_run(run_dir: Path) -> bool:
+    """True for a run directory whose run never finished an epoch (config, maybe a head)."""
+    if not (run_dir / RUN_CONFIG).is_file() or (run_dir / LAST_STATE).exists():
+        return False
+    for entry in run_dir.iterdir():
+        temp_of = [name for name in UNFINISHED_RUN_FILES if entry.name.startswith(f'.{name}.')]
+        if entry.name not in UNFINISHED_RUN_FILES and not temp_of:
+            return False
+    return True
+
+
+def check_run_dir(run_dir: Path, run_config: Mapping[str, Any], *, resume: bool) -> bool:
+    """Check, without writing anything, that ``run_dir`` may hold this run.
+
+    A directory left by a run that stopped before its first epoch finished (only
+    ``run_config.json``, no ``last_state.pt``) counts as fresh, with or without ``resume``.
+
+    Returns:
+        True when ``resume`` continues a run with saved state; False for a fresh start.
 
     Raises:
-        TrainingError: A non-empty directory without ``resume``; with ``resume`` a missing
-            state or a run trained with a different encoder, head, size or schedule.
+        TrainingError: A non-empty directory without ``resume``; with ``resume`` a directory
+            without an earlier run or a run trained with other settings (named with the old
+            and new value).
     """
+    if run_dir.is_dir() and _unfinished_run(run_dir):
+        if resume:
+            print(f'--resume: {run_dir} holds no finished epoch ({LAST_STATE} is missing); '
+                  'starting the run from the beginning.', file=sys.stderr)  # fmt: skip
+        return False
     if resume:
         config_path = run_dir / RUN_CONFIG
         if not config_path.is_file() or not (run_dir / LAST_STATE).is_file():
@@ -51,24 +98,36 @@ def prepare_run_dir(run_dir: Path, run_config: Mapping[str, Any], *, resume: boo
                 f'--resume: {run_dir} has no {RUN_CONFIG} / {LAST_STATE} from an earlier run; '
                 'drop --resume to start a new one.'
             )
-        stored = json.loads(config_path.read_text(encoding='utf-8'))
+        try:
+            stored = json.loads(config_path.read_text(encoding='utf-8'))
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise TrainingError(
+                f'--resume: {config_path} is not valid JSON ({err}); use a new --out.'
+            ) from err
         changed = [
-            f'{key} {stored.get(key)!r} -> {run_config.get(key)!r}'
-            for key in RESUME_INVARIANTS
+            f'{key}: was {stored.get(key)!r}, now {run_config.get(key)!r} (set by {option})'
+            for key, option in RESUME_INVARIANTS.items()
             if stored.get(key) != run_config.get(key)
         ]
         if changed:
             raise TrainingError(
                 f'--resume: {run_dir} was trained with other settings ({"; ".join(changed)}); '
-                'resume with the same encoder checkpoint and options, or use a new --out.'
+                f'resume with the same encoder checkpoint, data and options as recorded in '
+                f'{config_path}, or use a new --out to start another run.'
             )
-        return
+        return True
     if run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
         raise TrainingError(
             f'{run_dir} exists and is not empty; pass --resume to continue that run or choose '
             'another --out. Nothing was overwritten.'
         )
+    return False
+
+
+def start_run_dir(run_dir: Path, run_config: Mapping[str, Any]) -> None:
+    """Create the directory of a fresh run (clearing an unfinished one) and write its config."""
     run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / LAST_HEAD).unlink(missing_ok=True)
     write_json(run_dir / RUN_CONFIG, run_config)
 
 

@@ -6,6 +6,7 @@ and the colour camera's intrinsics. Samples are decoded once and kept in memory.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 from collections.abc import Sequence
@@ -208,3 +209,15 @@ def check_ground_truth(
         f'ground truth is invalid everywhere in {len(samples)} frames (no depth in '
         f'({min_depth}, {max_depth}) m); check --depth-topic and --max-depth.'
     )
+
+
+def frames_fingerprint(samples: Sequence[RGBDSample]) -> str:
+    """sha256 of which frames (source, index, image shape) a split holds, in order.
+
+    Recorded in run_config.json so that `--resume` refuses other data; the pixels are not
+    hashed, which would cost seconds per GB of frames.
+    """
+    digest = hashlib.sha256()
+    for sample in samples:
+        digest.update(f'{sample.source}\0{sample.index}\0{sample.rgb.shape}\n'.encode())
+    return digest.hexdigest()

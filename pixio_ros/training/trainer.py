@@ -8,7 +8,6 @@ continues exactly where the interrupted one stopped.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import sys
 import time
@@ -26,8 +25,7 @@ from pixio_ros.model import (
     HeadInfo,
     PixioNet,
     build_head,
-    encoder_source_file,
-    file_sha256,
+    checkpoint_sha256,
     get_size,
     load_encoder_checkpoint,
     save_head_checkpoint,
@@ -35,29 +33,28 @@ from pixio_ros.model import (
 from pixio_ros.model.sizes import PATCH_SIZE
 from pixio_ros.training.augment import FLIP_PROBABILITY, Example, flip_targets, make_example
 from pixio_ros.training.errors import TrainingError
-from pixio_ros.training.feature_cache import FeatureCache, cache_bytes
+from pixio_ros.training.feature_cache import FeatureCache, build_feature_cache
 from pixio_ros.training.losses import point_map_loss, silog_loss, valid_depth
+from pixio_ros.training.precision import AMP_DTYPES, amp_context
 from pixio_ros.training.run_files import (
     BEST_HEAD,
     LAST_HEAD,
     LAST_STATE,
+    check_run_dir,
     copy_atomically,
     plot_curves,
-    prepare_run_dir,
+    start_run_dir,
     write_json,
     write_log,
 )
-from pixio_ros.training.samples import RGBDSample, check_ground_truth
+from pixio_ros.training.samples import RGBDSample, check_ground_truth, frames_fingerprint
 from pixio_ros.training.schedule import warmup_poly
-from pixio_ros.training.validation import validate
+from pixio_ros.training.validation import SELECTION_METRIC, nan_validation_warning, validate
 
 DEFAULT_LR = {'depth': 1e-4, 'points': 1e-4, 'linear': 2e-4}
 """The paper's learning rates: DPT heads 1e-4, the linear probe 2e-4."""
 ADAM_BETAS = (0.9, 0.999)
 WEIGHT_DECAY = 0.01
-AMP_DTYPES = {'bf16': torch.bfloat16, 'fp16': torch.float16}
-SELECTION_METRIC = 'abs_rel'
-BYTES_PER_GB = 1e9
 
 
 @dataclass(frozen=True)
@@ -99,6 +96,11 @@ class TrainConfig:
             problems.append(f'--input-size {height}x{width} must be multiples of {PATCH_SIZE}')
         if self.epochs < 1 or self.batch < 1:
             problems.append(f'--epochs {self.epochs} and --batch {self.batch} must be >= 1')
+        if self.stop_after_epochs is not None and self.stop_after_epochs < 1:
+            problems.append(
+                f'--stop-after-epochs {self.stop_after_epochs} must be >= 1 (omit it to train '
+                'all --epochs)'
+            )
         if not self.learning_rate > 0:
             problems.append(f'--lr {self.lr} must be positive')
         if not 0 < self.min_depth < self.max_depth:
@@ -172,7 +174,7 @@ class HeadTrainer:
         self.val_samples = list(val)
         self.device = torch.device(config.device)
         encoder = load_encoder_checkpoint(config.encoder)
-        self.encoder_sha256 = file_sha256(encoder_source_file(config.encoder))
+        self.encoder_sha256 = checkpoint_sha256(config.encoder)
         self.size = encoder.size_name
         torch.manual_seed(config.seed)
         head = build_head(get_size(self.size), config.head_kind, max_depth=config.max_depth)
@@ -203,6 +205,8 @@ class HeadTrainer:
             'learning_rate': self.config.learning_rate,
             'train_frames': len(self.train_samples),
             'val_frames': len(self.val_samples),
+            'train_data': frames_fingerprint(self.train_samples),
+            'val_data': frames_fingerprint(self.val_samples),
         }
 
     def _head_info(self) -> HeadInfo:
@@ -226,8 +230,10 @@ class HeadTrainer:
                 for i in indices
             ]
             images, depth, rays = _stack(examples)
-            with torch.no_grad():
+            with torch.no_grad(), amp_context(config.amp, self.device):
                 maps = self.net.head_inputs(images.to(self.device))
+            # float32 like the feature cache, so cached and uncached steps see the same inputs
+            maps = [m.float() for m in maps]
             return Batch(maps, depth.to(self.device), rays.to(self.device))
         maps_per_example = []
         depths, rays_list = [], []
@@ -255,12 +261,7 @@ class HeadTrainer:
         valid = valid_depth(batch.depth, min_depth=config.min_depth, max_depth=config.max_depth)
         if not bool(valid.any()):
             return None
-        autocast = (
-            torch.autocast(self.device.type, dtype=AMP_DTYPES[config.amp])
-            if config.amp in AMP_DTYPES
-            else contextlib.nullcontext()
-        )
-        with autocast:
+        with amp_context(config.amp, self.device):
             outputs = self.net.head(batch.maps, *config.input_size)
         outputs = {key: value.float() for key, value in outputs.items()}
         if config.head_kind == 'points':
@@ -311,17 +312,22 @@ class HeadTrainer:
 
         config = self.config
         run_dir = config.out
-        prepare_run_dir(run_dir, self.run_config(), resume=config.resume)
-        start_epoch, history, best = 0, [], math.inf
-        if config.resume:
-            start_epoch, history, best = self._load_state()
+        # Nothing is written before every check has passed (and the cache is built), so a
+        # refused or failed start leaves RUN_DIR as it was.
+        continuing = check_run_dir(run_dir, self.run_config(), resume=config.resume)
         if config.cache_features:
             self.build_cache()
+        start_epoch, history, best = 0, [], math.inf
+        if continuing:
+            start_epoch, history, best = self._load_state()
+        else:
+            start_run_dir(run_dir, self.run_config())
         last_epoch = config.epochs
         if config.stop_after_epochs is not None:
             last_epoch = min(last_epoch, start_epoch + config.stop_after_epochs)
         result = TrainResult(run_dir, history)
         count = len(self.train_samples)
+        warned_nan = False
         for epoch in range(start_epoch, last_epoch):
             started = time.perf_counter()
             order = torch.randperm(count, generator=self.generator).tolist()
@@ -347,9 +353,18 @@ class HeadTrainer:
             }
             history.append(row)
             score = metrics[SELECTION_METRIC]
-            improved = not math.isfinite(score) or score < best
-            if improved and math.isfinite(score):
-                best = score
+            if not self.val_samples:
+                improved = True  # without validation the last epoch is the best
+            elif math.isnan(score):
+                improved = False
+                if not warned_nan:
+                    warned_nan = True
+                    print(nan_validation_warning(epoch + 1, len(self.val_samples), config),
+                          file=sys.stderr)  # fmt: skip
+            else:
+                improved = score < best
+                if improved:
+                    best = score
             self._save_state(epoch + 1, history, best)
             if improved:
                 copy_atomically(run_dir / LAST_HEAD, run_dir / BEST_HEAD)
@@ -357,29 +372,20 @@ class HeadTrainer:
             write_json(run_dir / 'last.json', {**self.run_config(), 'metrics': row})
             write_log(run_dir, history)
             plot_curves(run_dir, history)
-        best_rows = [r for r in history if r[f'val_{SELECTION_METRIC}'] == best]
-        result.best = best_rows[-1] if best_rows else (history[-1] if history else {})
+        if not self.val_samples:
+            result.best = history[-1] if history else {}
+        else:
+            best_rows = [r for r in history if r[f'val_{SELECTION_METRIC}'] == best]
+            result.best = best_rows[-1] if best_rows else {}
         return result
 
     def build_cache(self) -> None:
         """Encode every training frame once, after the memory check; steps skip the encoder."""
-        needed = cache_bytes(self.net, len(self.train_samples), self.config.input_size)
-        limit = self.config.cache_limit_gb * BYTES_PER_GB
-        print(f'feature cache: {len(self.train_samples)} frames, {needed / BYTES_PER_GB:.2f} GB '
-              f'(limit {self.config.cache_limit_gb:g} GB)', file=sys.stderr)  # fmt: skip
-        if needed > limit:
-            raise TrainingError(
-                f'--cache-features needs {needed / BYTES_PER_GB:.2f} GB for '
-                f'{len(self.train_samples)} frames, above --cache-limit-gb '
-                f'{self.config.cache_limit_gb:g}; raise the limit, use fewer frames or a smaller '
-                '--input-size, or train without the cache.'
-            )
-        unused = torch.Generator()
-        examples = [
-            make_example(s, self.config.input_size, crop=False, flip=False, generator=unused)
-            for s in self.train_samples
-        ]
-        self.cache = FeatureCache(self.net, examples, self.device)
+        config = self.config
+        self.cache = build_feature_cache(
+            self.net, self.train_samples, config.input_size, self.device,
+            amp=config.amp, limit_gb=config.cache_limit_gb,
+        )  # fmt: skip
 
 
 def train_head(

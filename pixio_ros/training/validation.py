@@ -9,16 +9,24 @@ import torch
 
 from pixio_ros.model import PixioNet
 from pixio_ros.training.augment import make_example
+from pixio_ros.training.precision import amp_context
 from pixio_ros.training.samples import RGBDSample
 
 if TYPE_CHECKING:
     from pixio_ros.training.trainer import TrainConfig
 
+SELECTION_METRIC = 'abs_rel'
+"""Validation metric that picks the best epoch (lower is better)."""
+
 
 def validate(
     net: PixioNet, samples: Sequence[RGBDSample], config: TrainConfig, device: torch.device
 ) -> dict[str, float]:
-    """Mean metrics (evaluation module, metric depth, no alignment) on the validation frames."""
+    """Mean metrics (evaluation module, metric depth, no alignment) on the validation frames.
+
+    Encoder and head run under ``config.amp`` as in training. Frames without a valid
+    ground-truth pixel are skipped, so all-invalid validation frames give NaN metrics.
+    """
     from pixio_ros.evaluation.metrics import mean_metrics, score_frame
 
     scores: list[dict[str, float]] = []
@@ -29,7 +37,9 @@ def validate(
             example = make_example(
                 sample, config.input_size, crop=False, flip=False, generator=unused
             )
-            outputs = net.head(net.head_inputs(example.image[None].to(device)), *config.input_size)
+            with amp_context(config.amp, device):
+                maps = net.head_inputs(example.image[None].to(device))
+                outputs = net.head(maps, *config.input_size)
             pred = outputs['depth'][0, 0].float().cpu().numpy()
             score = score_frame(
                 pred,
@@ -42,3 +52,14 @@ def validate(
                 scores.append(score.metrics)
     net.head.train()
     return mean_metrics(scores)
+
+
+def nan_validation_warning(epoch: int, frames: int, config: TrainConfig) -> str:
+    """The warning printed (once per run) when an epoch's validation score is NaN."""
+    return (
+        f'WARNING: validation {SELECTION_METRIC} is NaN at epoch {epoch}: none of the {frames} '
+        f'validation frames has ground truth within {config.min_depth:g}..{config.max_depth:g} m '
+        '(or the head output is not finite). Such epochs never count as best, so '
+        'best.safetensors is written only after a finite validation score; check the '
+        'validation depth and --max-depth, or use last.safetensors.'
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -27,6 +28,7 @@ def test_tiny_demo_delivers_frames_and_writes_its_products(tmp_path):
     assert summary['topics']['/pixio/depth'] == summary['frames_out']
     assert summary['topics']['/pixio/points'] >= 1 and summary['ply_points'] > 0
     assert summary['eval']['evaluated'] == summary['frames_out']
+    assert summary['missing_outputs'] == []
     for name in ('depth_colormap.png', 'points.ply', 'node.log', 'eval/report.md',
                  'eval/metrics.json', 'recording/metadata.yaml'):
         assert (out / name).is_file(), name
@@ -38,6 +40,27 @@ def test_tiny_demo_delivers_frames_and_writes_its_products(tmp_path):
     )
     assert again.returncode == 1
     assert 'exists already, not overwriting; pass --force' in again.stderr
+
+
+@pytest.mark.timeout(240)
+def test_outputs_that_never_arrive_fail_the_demo(tmp_path, tiny_artifact):
+    model = tiny_artifact(head_kind='none', input_size=(64, 96))
+    out = tmp_path / 'run'
+    result = subprocess.run(
+        [sys.executable, '-m', 'pixio_ros.cli', 'demo', '--tiny', '--model', str(model),
+         '--cache-dir', str(tmp_path / 'cache'), '--out', str(out)],
+        capture_output=True, text=True, timeout=220, check=False,
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert re.search(r'never published depth, depth/camera_info, points under /pixio '
+                     r'\(an artifact without a depth head.*--head-kind depth', result.stderr)
+    summary = json.loads((out / 'summary.json').read_text())
+    assert summary['missing_outputs'] == ['depth', 'depth/camera_info', 'points']
+    assert summary['topics']['/pixio/features'] >= 1
+    assert summary['topics']['/pixio/embedding'] >= 1
+    node_log = (out / 'node.log').read_text()
+    assert node_log.count('has no depth head') == 1  # one start-up warning, not one per frame
+    assert 'input 64x96 (HxW)' in node_log
 
 
 def test_missing_model_is_refused_before_anything_runs(tmp_path, capsys):

@@ -99,6 +99,17 @@ def test_unreadable_bag_is_refused(tmp_path, content):
         BagReader(path)
 
 
+@pytest.mark.parametrize('name', ['empty_dir', 'model.ts'])
+def test_path_that_is_no_bag_is_refused(tmp_path, name):
+    path = tmp_path / name
+    if name == 'empty_dir':
+        path.mkdir()
+    else:
+        path.write_bytes(b'PK not a bag')
+    with pytest.raises(DataError, match=rf'cannot read bag .*{name}: .*expected a rosbag2'):
+        BagReader(path)
+
+
 def test_missing_bag_is_refused(tmp_path):
     with pytest.raises(DataError, match='does not exist'):
         BagReader(tmp_path / 'nothing')

@@ -10,12 +10,17 @@ import zipfile
 
 import pytest
 import torch
+from torch import Tensor
 
 from pixio_ros.model import (
+    LinearDepthHead,
     ModelError,
+    PixioEncoder,
+    PixioNet,
     build_network,
     export_artifact,
     file_sha256,
+    get_size,
     read_artifact_metadata,
 )
 
@@ -143,7 +148,7 @@ def test_existing_output_is_not_overwritten(tmp_path):
         ({'input_size': (60, 96)}, r'input size 60x96 must be positive multiples of 16'),
         ({'fmt': 'onnx'}, r"unknown format 'onnx'; expected one of torchscript, export"),
         ({'dtype': 'int8'}, r"unknown dtype 'int8'; expected one of fp32, fp16, bf16"),
-        ({'sources': {'encoder': '/nonexistent/x.pth'}}, r"source 'encoder' .* is not a file"),
+        ({'sources': {'encoder': '/nonexistent/x.pth'}}, r"source 'encoder' .* does not exist"),
     ],
 )
 def test_bad_export_options(tmp_path, options, message):
@@ -168,12 +173,52 @@ def test_non_artifacts_are_named(tmp_path):
         read_artifact_metadata(tmp_path / 'missing.ts')
 
 
-def test_future_metadata_version_is_refused(tmp_path):
-    path = tmp_path / 'future.ts'
+@pytest.mark.parametrize(
+    ('metadata', 'message'),
+    [
+        ({'format_version': 2}, r'format_version 2 \(expected 1\)'),
+        ([1, 2], r'pixio_metadata\.json holding a list, not a JSON object'),
+        ('text', r'pixio_metadata\.json holding a str, not a JSON object'),
+    ],
+)
+def test_bad_metadata_is_refused(tmp_path, metadata, message):
+    path = tmp_path / 'odd.ts'
     with zipfile.ZipFile(path, 'w') as archive:
-        archive.writestr('future/extra/pixio_metadata.json', json.dumps({'format_version': 2}))
-    with pytest.raises(ModelError, match=r'format_version 2 \(expected 1\)'):
+        archive.writestr('odd/extra/pixio_metadata.json', json.dumps(metadata))
+    with pytest.raises(ModelError, match=message):
         read_artifact_metadata(path)
+
+
+def test_directory_is_named_as_such(tmp_path):
+    with pytest.raises(ModelError, match=r'is a directory; pass the artifact file'):
+        read_artifact_metadata(tmp_path)
+
+
+class CompiledDiffersHead(LinearDepthHead):
+    """A linear head whose compiled form adds a metre: what the parity check exists to catch."""
+
+    def forward(self, maps: list[Tensor], height: int, width: int) -> dict[str, Tensor]:
+        """The linear probe's depth, plus 1 m when running as TorchScript."""
+        raw = self.conv(self.norm(maps[0]))
+        depth = torch.nn.functional.interpolate(
+            raw, size=[height, width], mode='bilinear', align_corners=True
+        )
+        if torch.jit.is_scripting():
+            depth = depth + 1.0
+        return {'depth': depth}
+
+
+def test_compiled_model_that_differs_is_not_written(tmp_path):
+    size = get_size('tiny')
+    torch.manual_seed(0)
+    head = CompiledDiffersHead(2 * size.embed_dim, block_index=size.last_block_index)
+    net = PixioNet(PixioEncoder(size), head)
+    path = tmp_path / 'skewed.ts'
+    with pytest.raises(ModelError, match=r'differs from the eager model by 1 .*not writing'):
+        export_artifact(
+            net, path, input_size=(32, 48), encoder_pretrained=False, head_trained=False
+        )
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_file_sha256(tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import shutil
@@ -12,7 +13,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from pixio_ros.model import ModelError
-from pixio_ros.model.checkpoints import load_encoder_checkpoint
+from pixio_ros.model.checkpoints import checkpoint_sha256, load_encoder_checkpoint
 
 
 def hub_naming(key: str) -> str:
@@ -75,20 +76,43 @@ def test_every_transformers_naming_loads_the_same(hf_tiny, saved, naming, tmp_pa
     )
 
 
-def test_sharded_hf_folder(hf_tiny, saved, tmp_path, image_batch):
-    folder = tmp_path / 'sharded'
+SHARDS = ('model-00001-of-00002.safetensors', 'model-00002-of-00002.safetensors')
+INDEX = 'model.safetensors.index.json'
+
+
+def write_sharded_folder(folder: Path, source: Path, state_dict: dict[str, torch.Tensor]) -> Path:
+    """``state_dict`` as a two-shard Hugging Face folder with an index (config from source)."""
     folder.mkdir()
-    shutil.copy(hf_tiny[1] / 'config.json', folder / 'config.json')
-    keys = sorted(saved)
-    shards = {'model-00001-of-00002.safetensors': keys[::2],
-              'model-00002-of-00002.safetensors': keys[1::2]}  # fmt: skip
+    shutil.copy(source / 'config.json', folder / 'config.json')
+    keys = sorted(state_dict)
+    shards = {SHARDS[0]: keys[::2], SHARDS[1]: keys[1::2]}
     for name, shard_keys in shards.items():
-        save_file({k: saved[k].contiguous() for k in shard_keys}, str(folder / name))
+        save_file({k: state_dict[k].contiguous() for k in shard_keys}, str(folder / name))
     weight_map = {key: name for name, shard_keys in shards.items() for key in shard_keys}
-    (folder / 'model.safetensors.index.json').write_text(json.dumps({'weight_map': weight_map}))
+    (folder / INDEX).write_text(json.dumps({'weight_map': weight_map}))
+    return folder
+
+
+def test_sharded_hf_folder(hf_tiny, saved, tmp_path, image_batch):
+    folder = write_sharded_folder(tmp_path / 'sharded', hf_tiny[1], saved)
     expected = encoder_output(load_encoder_checkpoint(hf_tiny[1]), image_batch)
     got = encoder_output(load_encoder_checkpoint(folder), image_batch)
     torch.testing.assert_close(got, expected, rtol=0, atol=0)
+
+
+def test_sharded_folder_hash_covers_every_shard(hf_tiny, saved, tmp_path):
+    folder = write_sharded_folder(tmp_path / 'a', hf_tiny[1], saved)
+    changed = {key: value + 1 for key, value in saved.items()}
+    other = write_sharded_folder(tmp_path / 'b', hf_tiny[1], changed)
+    assert (folder / INDEX).read_bytes() == (other / INDEX).read_bytes()
+    digest = hashlib.sha256()
+    for name in (INDEX, *SHARDS):
+        file_digest = hashlib.sha256((folder / name).read_bytes()).hexdigest()
+        digest.update(f'{name}\0{file_digest}\n'.encode())
+    assert checkpoint_sha256(folder) == digest.hexdigest()
+    assert checkpoint_sha256(other) != checkpoint_sha256(folder)
+    single = hashlib.sha256((hf_tiny[1] / 'model.safetensors').read_bytes()).hexdigest()
+    assert checkpoint_sha256(hf_tiny[1]) == single
 
 
 @pytest.mark.parametrize('layout', ['plain', 'wrapped', 'safetensors'])
@@ -117,6 +141,8 @@ def edited(state_dict: dict[str, torch.Tensor], case: str) -> dict[str, torch.Te
         state_dict['pos_embed'] = torch.zeros(1, 100, 64)
     elif case == 'unknown_dims':
         state_dict['cls_token'] = torch.zeros(1, 8, 96)
+    elif case == 'malformed_block':
+        state_dict['blocks.x.foo'] = torch.zeros(1)
     return state_dict
 
 
@@ -127,6 +153,7 @@ def edited(state_dict: dict[str, torch.Tensor], case: str) -> dict[str, torch.Te
         ('unexpected', r'missing keys \[\], unexpected keys \[decoder_pred\.weight\]'),
         ('wrong_shape', r'pos_embed: checkpoint \(1, 100, 64\) vs model \(1, 264, 64\)'),
         ('unknown_dims', r'no Pixio size has embed_dim 96 and depth 4'),
+        ('malformed_block', r"has key 'blocks\.x\.foo', which is not blocks\.<number>\.<name>"),
     ],
 )
 def test_bad_state_dicts_are_named(official_state_dict, tmp_path, case, message):
@@ -166,8 +193,10 @@ class Payload:
 def test_pickled_objects_are_never_loaded(tmp_path):
     path = tmp_path / 'object.pth'
     torch.save({'model': Payload()}, path)
-    with pytest.raises(ModelError, match=r'cannot read checkpoint .*object\.pth'):
+    with pytest.raises(ModelError, match=r'object\.pth contains pickled Python objects') as error:
         load_encoder_checkpoint(path)
+    assert 'weights_only=False' not in str(error.value)
+    assert 'convert it to a plain state dict' in str(error.value)
 
 
 def test_non_state_dict_is_refused(tmp_path):

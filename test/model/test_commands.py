@@ -63,10 +63,31 @@ def test_head_from_another_encoder_is_refused(hf_tiny, tmp_path, capsys):
 
 
 @pytest.mark.parametrize(
+    ('options', 'message'),
+    [
+        (['--head-kind', 'depth'], "--head-kind depth but the head is 'points'"),
+        (['--max-depth', '10'], '--max-depth 10 but the head was trained with 5 m'),
+    ],
+)
+def test_options_contradicting_a_trained_head(hf_tiny, tmp_path, capsys, options, message):
+    _, folder = hf_tiny
+    head_path = tmp_path / 'best.safetensors'
+    head = build_head(get_size('tiny'), 'points', max_depth=5.0)
+    save_head_checkpoint(head, head_path, HeadInfo('points', 'tiny', 5.0))
+    out = tmp_path / 'x.ts'
+    argv = ['export', '--encoder', str(folder), '--head', str(head_path), *options,
+            '-o', str(out)]  # fmt: skip
+    assert main(argv) == 1
+    assert message in capsys.readouterr().err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
     ('argv', 'message'),
     [
         (['export', '--random-init', '-o', 'x.ts'], '--random-init needs --size'),
         (['info', 'missing.ts'], 'missing.ts does not exist'),
+        (['info', '.'], '. is a directory; pass the artifact file'),
     ],
 )
 def test_user_errors_are_one_line(tmp_path, monkeypatch, capsys, argv, message):

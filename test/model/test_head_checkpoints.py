@@ -88,6 +88,17 @@ def test_paper_has_no_point_map_head(tmp_path):
         load_paper_head(tmp_path / 'x.pth', size='tiny', head_kind='points', max_depth=6.0)
 
 
+def test_paper_head_with_pickled_training_args_is_refused(tmp_path):
+    import argparse
+
+    head = trained_head('linear')
+    path = tmp_path / 'paper.pth'
+    torch.save({'model': paper_state_dict(head, 'linear'), 'args': argparse.Namespace()}, path)
+    with pytest.raises(ModelError, match=r'paper\.pth contains pickled Python objects') as error:
+        load_paper_head(path, size='tiny', head_kind='linear', max_depth=6.0)
+    assert 'weights_only=False' not in str(error.value)
+
+
 def test_paper_head_of_another_size(tmp_path):
     head = build_head(get_size('vitb16'), 'linear')
     path = tmp_path / 'paper.pth'

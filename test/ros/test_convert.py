@@ -107,6 +107,23 @@ def test_scaled_camera_info_rescales_k_and_p():
     assert scaled.distortion_model == 'plumb_bob'
 
 
+def test_unset_projection_matrix_stays_unset_when_rescaled():
+    info = camera_info_msg(width=144, height=96)
+    info.p = [0.0] * 12
+    scaled = scaled_camera_info(info, 96, 64, header())
+    assert list(scaled.p) == [0.0] * 12
+    s = 96 / 144
+    np.testing.assert_allclose(scaled.k[2], (71.5 + 0.5) * s - 0.5)
+
+
+def test_depth_image_msg_is_little_endian():
+    depth = np.linspace(0.5, 4.0, HEIGHT * WIDTH, dtype='>f4').reshape(HEIGHT, WIDTH)
+    msg = depth_image_msg(depth, header())
+    assert msg.is_bigendian == 0
+    decoded = np.frombuffer(bytes(msg.data), dtype='<f4').reshape(HEIGHT, WIDTH)
+    np.testing.assert_array_equal(decoded, depth)
+
+
 def make_points() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     rng = np.random.default_rng(7)
     points = rng.uniform(-2, 2, (HEIGHT, WIDTH, 3)).astype(np.float32)

@@ -18,6 +18,7 @@ from ros_test_helpers import (
     FY,
     IMAGE_HEIGHT,
     IMAGE_WIDTH,
+    INPUT_SIZE,
     camera_info_msg,
     cloud_array,
     image_msg,
@@ -47,6 +48,17 @@ EMBED_DIM = 64
 PATCH_PIXELS = 24  # 16-pixel patches of the 64x96 input seen at 96x144
 CAMERA_PERIOD_S = 0.05
 RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+# Overload: a ~300 Hz camera, several times faster than the tiny model on two cores.
+OVERLOAD_FRAMES = 300
+OVERLOAD_CAMERA_PERIOD_S = 0.003
+OVERLOAD_WARMUP_RUNS = 2
+AGE_INFERENCE_MULTIPLE = 5.0
+AGE_SLACK_MS = 500.0
+# How long to listen for a message that must not come, after the frame's other outputs arrived.
+QUIET_WAIT_S = 0.5
+NO_DEPTH_OUTPUTS = ['depth', 'depth/camera_info', 'depth/colored', 'points']
+SLOW_RATE_HZ = 0.01
+RATE_CHANGE_WAIT_S = 10.0
 
 
 @pytest.fixture
@@ -214,11 +226,12 @@ def bad_images() -> dict[str, Image]:
     truncated = image_msg(random_image(5))
     truncated.data = bytes(100)
     empty = Image(height=0, width=0, encoding='rgb8', step=0)
-    nan_float = Image(height=IMAGE_HEIGHT, width=IMAGE_WIDTH, encoding='32FC1',
-                      step=IMAGE_WIDTH * 4)
-    nan_float.data = np.full((IMAGE_HEIGHT, IMAGE_WIDTH), np.nan, np.float32).tobytes()
+    # A float (depth-style) image is not a camera encoding the node can turn into RGB.
+    float_image = Image(height=IMAGE_HEIGHT, width=IMAGE_WIDTH, encoding='32FC1',
+                        step=IMAGE_WIDTH * 4)
+    float_image.data = np.ones((IMAGE_HEIGHT, IMAGE_WIDTH), np.float32).tobytes()
     return {'good': good, 'unknown encoding': unknown, 'truncated': truncated,
-            'zero size': empty, 'nan float image': nan_float}
+            'zero size': empty, '32FC1 float encoding': float_image}
 
 
 def test_bad_frames_are_counted_and_skipped(make_node, client, points_artifact):
@@ -226,7 +239,8 @@ def test_bad_frames_are_counted_and_skipped(make_node, client, points_artifact):
     subscribe(client, node, ['depth', 'points'])
     image_pub, info_pub = input_publishers(client, node)
     frames = bad_images()
-    for index, name in enumerate(['unknown encoding', 'truncated', 'zero size', 'nan float image']):
+    bad_names = ['unknown encoding', 'truncated', 'zero size', '32FC1 float encoding']
+    for index, name in enumerate(bad_names):
         failed_before = node.stats.snapshot().errors.get('decode', 0)
         set_header(frames[name], 'camera_optical', 100 + index)
         image_pub.publish(frames[name])
@@ -270,32 +284,48 @@ def test_compressed_input_and_corrupt_jpeg(make_node, client, points_artifact):
     assert depth_array(got['depth']).shape == (IMAGE_HEIGHT, IMAGE_WIDTH)
 
 
-def test_overload_drops_old_frames_and_keeps_the_newest(make_node, client, points_artifact):
-    node = make_node(points_artifact, **{'input_qos.reliability': 'reliable',
-                                         'input_qos.depth': 100})
+def stamp_now(client, msg) -> None:
+    """Stamp `msg` with the ROS clock's now, as a camera driver does."""
+    msg.header.frame_id = 'camera_optical'
+    msg.header.stamp = client.node.get_clock().now().to_msg()
+
+
+def test_overload_drops_old_frames_and_keeps_message_age_bounded(
+    make_node, client, points_artifact
+):
+    # Warm-up runs keep the slow first forward pass out of the inference times.
+    node = make_node(points_artifact, warmup_runs=OVERLOAD_WARMUP_RUNS,
+                     **{'input_qos.reliability': 'reliable', 'input_qos.depth': 100})
     subscribe(client, node, ['depth', 'points', 'features'])
     image_pub = client.node.create_publisher(Image, 'image', QoSProfile(
         depth=100, reliability=ReliabilityPolicy.RELIABLE))
     wait_until(lambda: image_pub.get_subscription_count() > 0, what='image subscription')
     frame = image_msg(random_image(7))
-    count = 60
-    for index in range(1, count + 1):
-        set_header(frame, 'camera_optical', index)
+    # A camera several times faster than the node: a queue anywhere would make ages grow.
+    for _ in range(OVERLOAD_FRAMES):
+        stamp_now(client, frame)
         image_pub.publish(frame)
+        time.sleep(OVERLOAD_CAMERA_PERIOD_S)
+    count = OVERLOAD_FRAMES
 
     def settled() -> bool:
         s = node.stats.snapshot()
         return s.received == count and s.processed + s.dropped + s.failed == count
 
     wait_until(settled, what='all frames received and processed or dropped')
-    wait_until(lambda: any(m.header.stamp.nanosec == count for m in client.messages('depth')),
+    newest = stamp_key(frame.header)
+    wait_until(lambda: any(stamp_key(m.header) == newest for m in client.messages('depth')),
                what='the newest frame processed')
     snapshot = node.stats.snapshot()
     assert snapshot.dropped > 0
     assert snapshot.failed == 0
-    stamps = [m.header.stamp.nanosec for m in client.messages('depth')]
+    stamps = [stamp_key(m.header) for m in client.messages('depth')]
     assert stamps == sorted(set(stamps))  # newest-first processing, never an older frame later
     assert len(stamps) <= snapshot.processed < count
+    # Newest-frame processing keeps the age near one or two inference times; a backlog of the
+    # OVERLOAD_FRAMES would add seconds.
+    age_bound_ms = AGE_INFERENCE_MULTIPLE * snapshot.inference_ms_p95 + AGE_SLACK_MS
+    assert snapshot.age_ms_p95 <= age_bound_ms, (snapshot.age_ms_p95, snapshot.inference_ms_p95)
 
 
 def test_lazy_outputs_build_no_cloud_without_subscribers(make_node, client, points_artifact):
@@ -360,6 +390,12 @@ def test_parameters_change_live_and_read_only_ones_are_refused(make_node, client
     [choice] = node.set_parameters([Parameter('depth_resolution', value='huge')])
     assert 'camera, model' in choice.reason
     assert node.get_parameter('points.stride').value == 2
+    [max_range] = node.set_parameters([Parameter('points.max_range', value=2.0)])
+    assert max_range.successful
+    [crossed] = node.set_parameters([Parameter('points.min_range', value=5.0)])
+    assert not crossed.successful
+    assert 'points.min_range=5.0 is greater than points.max_range=2.0' in crossed.reason
+    assert node.get_parameter('points.min_range').value == 0.0
 
 
 def test_diagnostics_report_rates_latency_and_counters(make_node, client, points_artifact):
@@ -436,3 +472,47 @@ def test_max_rate_caps_processing(make_node, client, points_artifact):
     # One frame may start at once, then at most one per 1 / rate seconds.
     assert 1 <= snapshot.processed <= rate_hz * elapsed + 1
     assert snapshot.dropped >= frames - snapshot.processed - 1
+
+
+def test_artifact_without_depth_head_publishes_features_and_embedding_only(
+    make_node, client, tiny_artifact
+):
+    node = make_node(tiny_artifact(head_kind='none', input_size=INPUT_SIZE))
+    subscribe(client, node, ALL_OUTPUTS)
+    info = camera_info_msg()
+    image_pub, info_pub = input_publishers(client, node, info=info)
+    frame = image_msg(random_image(14), stamp_ns=1_700_000_000_000_000_041)
+
+    def publish():
+        info_pub.publish(info)
+        image_pub.publish(frame)
+
+    got = send_until_received(client, publish, frame.header, ['features', 'embedding'])
+    for topic, msg in got.items():
+        assert stamp_key(msg.header) == stamp_key(frame.header), topic
+    features = cloud_array(got['features'])
+    assert features.shape == (IMAGE_HEIGHT // PATCH_PIXELS, IMAGE_WIDTH // PATCH_PIXELS)
+    for axis in ('x', 'y', 'z'):
+        assert np.isnan(features[axis]).all(), axis
+    assert np.isfinite(features['feature']).all()
+    assert cloud_array(got['embedding'])['embedding'].shape[-1] == EMBED_DIM
+    time.sleep(QUIET_WAIT_S)  # a frame's outputs are published together, depth first
+    for topic in NO_DEPTH_OUTPUTS:
+        assert client.messages(topic) == [], topic
+    snapshot = node.stats.snapshot()
+    assert snapshot.failed == 0 and snapshot.clouds_built == 0
+    assert snapshot.processed >= 1
+
+
+def test_raising_a_very_low_max_rate_takes_effect_at_once(make_node, client, points_artifact):
+    node = make_node(points_artifact, max_rate_hz=SLOW_RATE_HZ)
+    subscribe(client, node, ['embedding'])
+    image_pub, _ = input_publishers(client, node)
+    frame = image_msg(random_image(15), stamp_ns=51)
+    send_until_received(client, lambda: image_pub.publish(frame), frame.header, ['embedding'])
+    [result] = node.set_parameters([Parameter('max_rate_hz', value=0.0)])
+    assert result.successful
+    set_header(frame, 'camera_optical', 52)
+    # The old period is 1 / SLOW_RATE_HZ = 100 s: far longer than this wait.
+    send_until_received(client, lambda: image_pub.publish(frame), frame.header, ['embedding'],
+                        timeout=RATE_CHANGE_WAIT_S)

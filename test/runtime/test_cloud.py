@@ -67,3 +67,17 @@ def test_voxel_averaging_merges_points_per_cube():
     )
     np.testing.assert_array_equal(selected.rgb[0, order], [[20, 30, 40], [200, 200, 200]])
     assert selected.dense
+
+
+@pytest.mark.parametrize('voxel_size', [1e-6, 1e-30])
+def test_tiny_voxels_keep_distinct_points_apart(voxel_size):
+    # Cell indices far beyond int64 (1e-30) or a cell count beyond int64 keys (1e-6 over 1 km).
+    points = np.array(
+        [[[-500.0, 3.0, 1.0], [-500.0, 3.0, 1.0], [250.0, -7.5, 999.0], [0.5, 0.25, 2.0]]],
+        dtype=np.float32,
+    )
+    confidence = np.array([[0.2, 0.4, 0.9, 0.5]], dtype=np.float32)
+    selected = select_points(points, CloudOptions(voxel_size=voxel_size), confidence=confidence)
+    order = np.argsort(selected.points[0, :, 2])
+    np.testing.assert_array_equal(selected.points[0, order], points[0, [0, 3, 2]])
+    np.testing.assert_allclose(selected.confidence[0, order], [0.3, 0.5, 0.9], rtol=1e-6)

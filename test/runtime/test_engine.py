@@ -168,12 +168,27 @@ def test_torchscript_without_metadata_is_refused(tmp_path):
         Engine(path, device='cpu')
 
 
+def save_with_metadata(path, metadata: dict) -> None:
+    torch.jit.save(torch.jit.script(torch.nn.Identity()), str(path),
+                   _extra_files={'pixio_metadata.json': json.dumps(metadata)})
+
+
 def test_metadata_without_input_size_is_refused(tmp_path):
     path = tmp_path / 'bad_meta.ts'
-    metadata = json.dumps({'outputs': ['depth']})
-    torch.jit.save(torch.jit.script(torch.nn.Identity()), str(path),
-                   _extra_files={'pixio_metadata.json': metadata})
+    save_with_metadata(path, {'format_version': 1, 'outputs': ['depth']})
     with pytest.raises(EngineError, match='input_size is None'):
+        Engine(path, device='cpu')
+
+
+@pytest.mark.parametrize(('version', 'shown'), [(None, 'None'), (2, '2'), ('1', "'1'")])
+def test_other_artifact_format_versions_are_refused(tmp_path, version, shown):
+    path = tmp_path / 'other_format.ts'
+    metadata = {'input_size': [64, 96], 'patch_size': 16, 'outputs': ['depth']}
+    if version is not None:
+        metadata['format_version'] = version
+    save_with_metadata(path, metadata)
+    with pytest.raises(EngineError, match=rf'format_version {shown}, this pixio_ros reads '
+                                          r'format_version 1; re-export.*pixio-ros export'):
         Engine(path, device='cpu')
 
 

@@ -14,7 +14,16 @@ from pixio_ros.cli import main
 from pixio_ros.data.sample_bag import COLOR_TOPIC, DEPTH_TOPIC
 from pixio_ros.model import PixioEncoder, PixioNet, get_size, load_head_checkpoint
 from pixio_ros.model.checkpoints import load_encoder_checkpoint
-from pixio_ros.training import RGBDSample, TrainConfig, TrainingError, split_by_time, train_head
+from pixio_ros.training import (
+    HeadTrainer,
+    RGBDSample,
+    TrainConfig,
+    TrainingError,
+    split_by_time,
+    train_head,
+)
+from pixio_ros.training.augment import make_example
+from pixio_ros.training.validation import validate
 
 INPUT_SIZE = (64, 96)
 SMALL_INPUT = (32, 48)
@@ -114,10 +123,115 @@ def test_feature_cache_follows_the_same_trajectory(tiny_encoder, split, tmp_path
 
 
 def test_cache_over_the_limit_is_refused(tiny_encoder, split, tmp_path):
-    run = config(tiny_encoder, tmp_path / 'run', cache_features=True, cache_limit_gb=1e-6)
+    run = config(tiny_encoder, tmp_path / 'run', cache_features=True, cache_limit_gb=1e-6,
+                 epochs=1, input_size=SMALL_INPUT)  # fmt: skip
     with pytest.raises(TrainingError, match=r'--cache-features needs .* above --cache-limit-gb'):
         train_head(run, *split)
-    assert not (tmp_path / 'run' / 'last.safetensors').exists()
+    assert not (tmp_path / 'run').exists()
+    train, val = split
+    rerun = train_head(replace(run, cache_features=False), train[:3], val[:1])
+    assert len(rerun.history) == 1
+
+
+@pytest.mark.parametrize('resume', [False, True])
+def test_run_that_never_finished_an_epoch_starts_again(tiny_encoder, split, tmp_path, resume):
+    run_dir = tmp_path / 'run'
+    run_dir.mkdir()
+    (run_dir / 'run_config.json').write_text(json.dumps({'batch': 99}))
+    run = config(tiny_encoder, run_dir, epochs=1, input_size=SMALL_INPUT, resume=resume)
+    train, val = split
+    result = train_head(run, train[:3], val[:1])
+    assert len(result.history) == 1
+    assert json.loads((run_dir / 'run_config.json').read_text())['batch'] == 3
+    assert (run_dir / 'last_state.pt').is_file()
+
+
+@pytest.fixture(scope='module')
+def stopped_run(tiny_encoder, split, tmp_path_factory):
+    """A two-epoch run stopped after its first epoch, to resume."""
+    run = config(tiny_encoder, tmp_path_factory.mktemp('runs') / 'stopped', epochs=2,
+                 input_size=SMALL_INPUT, stop_after_epochs=1)  # fmt: skip
+    train_head(run, *split)
+    return replace(run, resume=True, stop_after_epochs=None)
+
+
+@pytest.mark.parametrize(
+    ('changes', 'message'),
+    [
+        ({'batch': 4}, r'batch: was 3, now 4 \(set by --batch\)'),
+        ({'lr': 1e-3}, r'learning_rate: was 0\.002, now 0\.001 \(set by --lr\)'),
+        ({'seed': 1}, r'seed: was 0, now 1 \(set by --seed\)'),
+        ({'crop': False}, r'crop: was True, now False \(set by --no-crop\)'),
+        ({'flip': False}, r'flip: was True, now False \(set by --no-flip\)'),
+        ({'min_depth': 0.1}, r'min_depth: was 0\.001, now 0\.1 \(set by --min-depth\)'),
+        ({'cache_features': True}, r'cache_features: was False, now True'),
+        ({'amp': 'bf16'}, r"amp: was 'none', now 'bf16' \(set by --amp\)"),
+    ],
+)
+def test_resume_refuses_changed_settings(stopped_run, split, changes, message):
+    with pytest.raises(TrainingError, match=r'trained with other settings \(.*' + message):
+        train_head(replace(stopped_run, **changes), *split)
+
+
+def test_resume_refuses_other_data(stopped_run, split):
+    train, val = split
+    with pytest.raises(TrainingError, match=r'train_frames: was 9, now 8 .*use a new --out'):
+        train_head(stopped_run, train[:-1], val)
+    with pytest.raises(TrainingError, match=r'train_data: was .* \(set by the training data'):
+        train_head(stopped_run, list(reversed(train)), val)
+
+
+@pytest.mark.parametrize('cached', [False, True], ids=['batch', 'cache'])
+def test_amp_covers_the_encoder(tiny_encoder, split, tmp_path, cached):
+    train, val = split
+    run = config(tiny_encoder, tmp_path / 'run', input_size=SMALL_INPUT, amp='bf16',
+                 crop=False, flip=False, cache_features=cached)  # fmt: skip
+    trainer = HeadTrainer(run, train, val)
+    if cached:
+        trainer.build_cache()
+    maps = trainer.make_batch([0]).maps
+    image = make_example(train[0], SMALL_INPUT, crop=False, flip=False,
+                         generator=torch.Generator()).image[None]  # fmt: skip
+    with torch.no_grad():
+        full = trainer.net.head_inputs(image)
+        with torch.autocast('cpu', dtype=torch.bfloat16):
+            reduced = trainer.net.head_inputs(image)
+    for got, low, high in zip(maps, reduced, full, strict=True):
+        torch.testing.assert_close(got, low.float(), rtol=0, atol=0)
+        assert not torch.equal(got, high)
+
+
+def test_amp_covers_validation(tiny_encoder, split, tmp_path):
+    train, val = split
+    run = config(tiny_encoder, tmp_path / 'run', input_size=SMALL_INPUT)
+    trainer = HeadTrainer(run, train, val)
+    full = validate(trainer.net, val, run, trainer.device)
+    reduced = validate(trainer.net, val, replace(run, amp='bf16'), trainer.device)
+    assert full['abs_rel'] != reduced['abs_rel']
+    assert abs(full['abs_rel'] - reduced['abs_rel']) < 0.05 * full['abs_rel']
+
+
+def test_nan_validation_never_counts_as_best(tiny_encoder, split, tmp_path, capsys):
+    train, val = split
+    no_truth = [RGBDSample(s.rgb, s.depth * np.nan, s.k, s.source, s.index) for s in val]
+    run = config(tiny_encoder, tmp_path / 'run', epochs=2, input_size=SMALL_INPUT)
+    result = train_head(run, train[:3], no_truth)
+    err = capsys.readouterr().err
+    assert err.count('validation abs_rel is NaN at epoch 1') == 1
+    assert 'NaN at epoch 2' not in err
+    assert result.best == {}
+    assert not (tmp_path / 'run' / 'best.safetensors').exists()
+    assert (tmp_path / 'run' / 'last.safetensors').is_file()
+
+
+def test_without_validation_the_last_epoch_is_best(tiny_encoder, split, tmp_path):
+    train, _ = split
+    run = config(tiny_encoder, tmp_path / 'run', epochs=1, input_size=SMALL_INPUT)
+    result = train_head(run, train[:3], [])
+    assert result.best == result.history[-1]
+    best = load_file(str(tmp_path / 'run' / 'best.safetensors'))
+    last = load_file(str(tmp_path / 'run' / 'last.safetensors'))
+    assert all(torch.equal(best[key], last[key]) for key in last)
 
 
 def test_non_empty_run_dir_without_resume(tiny_encoder, split, tmp_path):
@@ -161,6 +275,7 @@ def test_all_invalid_ground_truth(tiny_encoder, split, tmp_path):
         ({'amp': 'fp16'}, r'--amp fp16 needs a CUDA device'),
         ({'epochs': 0}, r'--epochs 0 and --batch 3 must be >= 1'),
         ({'lr': -1.0}, r'--lr -1\.0 must be positive'),
+        ({'stop_after_epochs': 0}, r'--stop-after-epochs 0 must be >= 1'),
     ],
 )
 def test_bad_options(tiny_encoder, split, tmp_path, changes, message):
