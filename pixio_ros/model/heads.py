@@ -81,9 +81,12 @@ class DPTHead(nn.Module):
         in_channels: Channels of each input map (2D).
         features: Width of the fusion path.
         out_channels: Projection widths of the four stages, shallow to deep.
-        num_outputs: Channels of the raw output.
         block_indices: The four encoder blocks this head reads, shallow to deep.
+        max_depth: Largest depth the head can output, in metres.
     """
+
+    num_outputs = 1
+    """Channels of the raw output; each head on this trunk sets its own."""
 
     def __init__(
         self,
@@ -91,10 +94,13 @@ class DPTHead(nn.Module):
         *,
         features: int,
         out_channels: tuple[int, int, int, int],
-        num_outputs: int,
         block_indices: list[int],
+        max_depth: float = DEFAULT_MAX_DEPTH_M,
     ):
         super().__init__()
+        self.max_depth = float(max_depth)
+        self.min_depth = MIN_DEPTH_M
+        num_outputs = self.num_outputs
         self.in_channels = in_channels
         self.block_indices = list(block_indices)
         self.projects = nn.ModuleList(
@@ -142,34 +148,11 @@ class DPTHead(nn.Module):
 class DPTDepthHead(DPTHead):
     """The paper's monocular depth head: metric depth = sigmoid(raw) * max_depth.
 
-    Args:
-        in_channels: Channels of each input map (2D).
-        features: Width of the fusion path.
-        out_channels: Projection widths of the four stages.
-        block_indices: The four encoder blocks this head reads.
-        max_depth: Largest depth the head can output, in metres.
+    Constructor arguments are those of `DPTHead`.
     """
 
     kind = 'depth'
-
-    def __init__(
-        self,
-        in_channels: int,
-        *,
-        features: int,
-        out_channels: tuple[int, int, int, int],
-        block_indices: list[int],
-        max_depth: float = DEFAULT_MAX_DEPTH_M,
-    ):
-        super().__init__(
-            in_channels,
-            features=features,
-            out_channels=out_channels,
-            num_outputs=1,
-            block_indices=block_indices,
-        )
-        self.max_depth = float(max_depth)
-        self.min_depth = MIN_DEPTH_M
+    num_outputs = 1
 
     def forward(self, maps: list[Tensor], height: int, width: int) -> dict[str, Tensor]:
         """Four (B, 2D, h, w) maps -> {'depth': (B, 1, height, width) metres in (0, max_depth]}."""
@@ -185,36 +168,11 @@ class PointMapHead(DPTHead):
 
     The four raw channels are the normalised ray (x/z, y/z), depth z (sigmoid * max_depth) and a
     confidence (sigmoid). Points are (x/z * z, y/z * z, z) in metres, camera frame (x right,
-    y down, z forward).
-
-    Args:
-        in_channels: Channels of each input map (2D).
-        features: Width of the fusion path.
-        out_channels: Projection widths of the four stages.
-        block_indices: The four encoder blocks this head reads.
-        max_depth: Largest depth the head can output, in metres.
+    y down, z forward). Constructor arguments are those of `DPTHead`.
     """
 
     kind = 'points'
-
-    def __init__(
-        self,
-        in_channels: int,
-        *,
-        features: int,
-        out_channels: tuple[int, int, int, int],
-        block_indices: list[int],
-        max_depth: float = DEFAULT_MAX_DEPTH_M,
-    ):
-        super().__init__(
-            in_channels,
-            features=features,
-            out_channels=out_channels,
-            num_outputs=POINT_MAP_CHANNELS,
-            block_indices=block_indices,
-        )
-        self.max_depth = float(max_depth)
-        self.min_depth = MIN_DEPTH_M
+    num_outputs = POINT_MAP_CHANNELS
 
     def forward(self, maps: list[Tensor], height: int, width: int) -> dict[str, Tensor]:
         """Four maps -> depth (B,1,H,W) m, points (B,3,H,W) m, confidence (B,1,H,W) in (0, 1)."""
