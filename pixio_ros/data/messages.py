@@ -11,6 +11,8 @@ from typing import Any, Final
 
 import numpy as np
 
+from pixio_ros.runtime.cloud import pack_rgb
+
 NS_PER_S: Final = 1_000_000_000
 JPEG_FORMAT: Final = 'rgb8; jpeg compressed bgr8'  # what image_transport's compressed plugin writes
 POINTFIELD_FLOAT32: Final = 7
@@ -89,13 +91,6 @@ def _point_field(name: str, offset: int, datatype: int, count: int) -> Any:
     return msg_class('sensor_msgs/msg/PointField')(
         name=name, offset=offset, datatype=datatype, count=count
     )
-
-
-def pack_rgb(rgb: np.ndarray) -> np.ndarray:
-    """(..., 3) uint8 RGB -> (...) float32 holding 0x00RRGGBB bits (PCL's packed rgb field)."""
-    rgb = rgb.astype(np.uint32)
-    packed = (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]
-    return packed.astype(np.uint32).view(np.float32)
 
 
 def point_cloud_message(xyz: np.ndarray, stamp: int, frame_id: str, *,

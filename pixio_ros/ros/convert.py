@@ -16,8 +16,8 @@ import numpy as np
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2, PointField
 from std_msgs.msg import Header, String
 
-from pixio_ros.runtime.camera import PinholeCamera
-from pixio_ros.runtime.cloud import SelectedPoints
+from pixio_ros.runtime.camera import PinholeCamera, rescale_projection
+from pixio_ros.runtime.cloud import SelectedPoints, pack_rgb
 from pixio_ros.runtime.image_codec import decode_compressed_rgb, decode_rgb
 
 __all__ = [
@@ -32,7 +32,6 @@ __all__ = [
     'feature_cloud_msg',
     'image_to_rgb',
     'model_info_msg',
-    'pack_rgb',
     'point_cloud_msg',
     'scaled_camera_info',
 ]
@@ -115,15 +114,11 @@ def scaled_camera_info(msg: CameraInfo, width: int, height: int, header: Header)
     out.distortion_model = msg.distortion_model
     out.d = list(msg.d)
     out.r = msg.r
-    k = np.array(msg.k, dtype=np.float64).reshape(3, 3)
+    k = rescale_projection(np.reshape(msg.k, (3, 3)), sx, sy)
     p = np.array(msg.p, dtype=np.float64).reshape(3, 4)
     # An all-zero P means "not set" (monocular drivers often leave it so): it stays unset.
-    matrices = (k, p) if p.any() else (k,)
-    for matrix in matrices:  # rows scale with f; the principal point also shifts half a pixel
-        matrix[0, :] *= sx
-        matrix[1, :] *= sy
-        matrix[0, 2] += 0.5 * sx - 0.5
-        matrix[1, 2] += 0.5 * sy - 0.5
+    if p.any():
+        p = rescale_projection(p, sx, sy)
     out.k = k.reshape(-1).tolist()
     out.p = p.reshape(-1).tolist()
     out.binning_x = 0
@@ -167,18 +162,6 @@ def colored_depth_msg(depth: np.ndarray, header: Header, max_depth: float) -> Im
     msg.step = msg.width * 3
     msg.data = _payload(colored)
     return msg
-
-
-def pack_rgb(rgb: np.ndarray) -> np.ndarray:
-    """(H, W, 3) uint8 RGB -> (H, W) float32 holding 0x00RRGGBB bits (the PCL `rgb` field).
-
-    Little-endian bytes of 0x00RRGGBB are B, G, R, 0: OpenCV's BGRA order with alpha cleared.
-    """
-    if rgb.size == 0:
-        return np.empty(rgb.shape[:-1], dtype=np.float32)
-    bgra = cv2.cvtColor(np.ascontiguousarray(rgb, dtype=np.uint8), cv2.COLOR_RGB2BGRA)
-    bgra[..., 3] = 0
-    return bgra.view(np.float32)[..., 0]
 
 
 def _float_fields(names: tuple[str, ...]) -> list[PointField]:

@@ -24,6 +24,7 @@ __all__ = [
     'PinholeCamera',
     'backproject',
     'patch_points',
+    'rescale_projection',
 ]
 
 # ROS distortion model names (sensor_msgs/distortion_models.hpp) that rays() can undistort.
@@ -41,6 +42,20 @@ K_VALUES = 9  # row-major 3x3
 
 class CameraError(PixioRosError):
     """Intrinsics that cannot describe the image (uncalibrated, wrong size, unknown model)."""
+
+
+def rescale_projection(matrix: np.ndarray, sx: float, sy: float) -> np.ndarray:
+    """K (3, 3) or P (3, 4) of the same camera after its image is resized by (sx, sy).
+
+    Pixel-centre convention, so that pixel centres stay aligned: f' = f s and
+    c' = (c + 0.5) s - 0.5; P's Tx / Ty (f times baseline) scale with f. Returns a float64 copy.
+    """
+    out = np.array(matrix, dtype=np.float64)
+    out[0, :] *= sx
+    out[1, :] *= sy
+    out[0, 2] += 0.5 * sx - 0.5
+    out[1, 2] += 0.5 * sy - 0.5
+    return out
 
 
 @dataclass(frozen=True)
@@ -132,15 +147,14 @@ class PinholeCamera:
         """The same camera seen at another resolution (distortion is resolution-free)."""
         if (width, height) == (self.width, self.height):
             return self
-        sx = width / self.width
-        sy = height / self.height
+        k = rescale_projection(self.k, width / self.width, height / self.height)
         return PinholeCamera(
             width=int(width),
             height=int(height),
-            fx=self.fx * sx,
-            fy=self.fy * sy,
-            cx=(self.cx + 0.5) * sx - 0.5,
-            cy=(self.cy + 0.5) * sy - 0.5,
+            fx=float(k[0, 0]),
+            fy=float(k[1, 1]),
+            cx=float(k[0, 2]),
+            cy=float(k[1, 2]),
             distortion_model=self.distortion_model,
             d=self.d,
         )

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from pixio_ros.runtime.camera import rescale_projection
 from pixio_ros.training.samples import RGBDSample
 
 FLIP_PROBABILITY = 0.5
@@ -42,18 +43,6 @@ def pixel_rays(k: np.ndarray | None, height: int, width: int) -> np.ndarray:
     v = (np.arange(height, dtype=np.float64) - k[1, 2]) / k[1, 1]
     grid_u, grid_v = np.meshgrid(u, v)
     return np.stack((grid_u, grid_v)).astype(np.float32)
-
-
-def _scaled_intrinsics(k: np.ndarray | None, scale_y: float, scale_x: float) -> np.ndarray | None:
-    """K of an image resized by (scale_y, scale_x), pixel centres kept aligned."""
-    if k is None:
-        return None
-    scaled = k.astype(np.float64).copy()
-    scaled[0, 0] *= scale_x
-    scaled[0, 2] = (k[0, 2] + 0.5) * scale_x - 0.5
-    scaled[1, 1] *= scale_y
-    scaled[1, 2] = (k[1, 2] + 0.5) * scale_y - 0.5
-    return scaled
 
 
 def _resize(sample: RGBDSample, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
@@ -96,7 +85,7 @@ def make_example(
         new_h, new_w = height, width
     flip_draw = float(torch.rand(1, generator=generator).item())
     rgb, depth = _resize(sample, new_h, new_w)
-    k = _scaled_intrinsics(sample.k, new_h / src_h, new_w / src_w)
+    k = None if sample.k is None else rescale_projection(sample.k, new_w / src_w, new_h / src_h)
     rgb = rgb[top : top + height, left : left + width]
     depth = depth[top : top + height, left : left + width]
     if k is not None:

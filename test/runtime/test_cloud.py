@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pixio_ros.runtime.cloud import CloudOptions, select_points
+from pixio_ros.runtime.cloud import CloudOptions, pack_rgb, select_points
 
 
 @pytest.fixture
@@ -81,3 +81,17 @@ def test_tiny_voxels_keep_distinct_points_apart(voxel_size):
     order = np.argsort(selected.points[0, :, 2])
     np.testing.assert_array_equal(selected.points[0, order], points[0, [0, 3, 2]])
     np.testing.assert_allclose(selected.confidence[0, order], [0.3, 0.5, 0.9], rtol=1e-6)
+
+
+@pytest.mark.parametrize('shape', [(4, 5, 3), (7, 3), (0, 3)])
+def test_pack_rgb_holds_0x00rrggbb_bits_for_any_leading_shape(shape):
+    rgb = np.random.default_rng(3).integers(0, 256, shape, dtype=np.uint8)
+    packed = pack_rgb(rgb)
+    assert packed.shape == shape[:-1] and packed.dtype == np.float32
+    bits = packed.view('<u4')
+    expected = (
+        (rgb[..., 0].astype(np.uint32) << 16)
+        | (rgb[..., 1].astype(np.uint32) << 8)
+        | rgb[..., 2].astype(np.uint32)
+    )
+    np.testing.assert_array_equal(bits, expected)
