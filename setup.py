@@ -42,7 +42,7 @@ setup(
             'ros-jazzy-ament-index-python',
         ],
         'eval': ['open3d-cpu'],
-        'test': ['pytest', 'pytest-timeout', 'ruff', 'cv-bridge'],
+        'test': ['pytest', 'pytest-timeout', 'ruff', 'mypy', 'types-pyyaml', 'cv-bridge'],
         # transformers is only the reference implementation the tests compare against.
         'reference': ['transformers'],
     },

@@ -80,3 +80,65 @@ def tiny_artifact(tmp_path_factory):
         return cache[key]
 
     return make
+
+
+# Shared by the model, training and command tests.
+TRAIN_BAG_FRAMES = 12
+TRAIN_BAG_SIZE = (96, 128)
+
+
+TINY_HF = {'hidden_size': 64, 'num_hidden_layers': 4, 'num_attention_heads': 4}
+
+
+def _make_hf_model(dims: dict[str, int], seed: int, *, scale: float):
+    """A transformers PixioModel with every parameter random (biases and LayerNorms too)."""
+    import torch
+    from transformers import PixioConfig, PixioModel
+
+    torch.manual_seed(seed)
+    model = PixioModel(PixioConfig(**dims)).eval()
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if 'layernorm' in name and name.endswith('weight'):
+                param.uniform_(0.5, 1.5)
+            elif name.endswith('bias') or 'layernorm' in name:
+                param.normal_(0.0, scale)
+    return model
+
+
+@pytest.fixture(scope='session')
+def hf_tiny(tmp_path_factory) -> tuple[object, Path]:
+    """(transformers PixioModel of the `tiny` dimensions, folder it saved itself to)."""
+    model = _make_hf_model(TINY_HF, seed=1, scale=0.1)
+    folder = tmp_path_factory.mktemp('hf_tiny')
+    model.save_pretrained(folder)
+    return model, folder
+
+
+@pytest.fixture(scope='session')
+def sample_bag(tmp_path_factory) -> Path:
+    """12 frames of the synthetic scene at 96x128 (colour, aligned depth, CameraInfo)."""
+    from pixio_ros.data import SampleBagSpec, write_sample_bag
+
+    spec = SampleBagSpec(frames=TRAIN_BAG_FRAMES, height=TRAIN_BAG_SIZE[0], width=TRAIN_BAG_SIZE[1])
+    return write_sample_bag(tmp_path_factory.mktemp('bag') / 'scene', spec)
+
+
+@pytest.fixture(scope='session')
+def tiny_encoder(tmp_path_factory) -> Path:
+    """A random-init `tiny` encoder saved as an official-style .pth state dict."""
+    import torch
+
+    from pixio_ros.model import PixioEncoder, get_size
+
+    path = tmp_path_factory.mktemp('encoder') / 'pixio_tiny.pth'
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        torch.save(PixioEncoder(get_size('tiny')).state_dict(), path)
+    return path
+
+
+@pytest.fixture(scope='session')
+def make_hf_model():
+    """Factory ``make(dims, seed, *, scale)`` for randomised transformers PixioModels."""
+    return _make_hf_model
