@@ -12,6 +12,10 @@ from typing import Any
 import numpy as np
 
 from pixio_ros.errors import PixioRosError
+from pixio_ros.wire import EMBEDDING as EMBEDDING_FIELD
+from pixio_ros.wire import FEATURE as FEATURE_FIELD
+from pixio_ros.wire import FEATURE_F16 as FEATURE_F16_FIELD
+from pixio_ros.wire import FLOAT32, UINT16, XYZ
 
 __all__ = [
     'FeatureDecodeError',
@@ -20,14 +24,6 @@ __all__ = [
     'decode_features',
 ]
 
-# sensor_msgs/PointField datatypes used by the feature clouds.
-POINT_FIELD_UINT16 = 4
-POINT_FIELD_FLOAT32 = 7
-FEATURE_FIELD = 'feature'
-FEATURE_F16_FIELD = 'feature_f16'
-EMBEDDING_FIELD = 'embedding'
-XYZ = ('x', 'y', 'z')
-FLOAT32_BYTES = 4
 
 
 class FeatureDecodeError(PixioRosError):
@@ -117,14 +113,18 @@ def decode_features(msg: Any) -> FeatureGrid:
     ).astype(np.float32)
     if FEATURE_FIELD in fields:
         field = fields[FEATURE_FIELD]
-        if field.datatype != POINT_FIELD_FLOAT32:
-            raise FeatureDecodeError(f'field feature has datatype {field.datatype}, expected 7')
+        if field.datatype != FLOAT32:
+            raise FeatureDecodeError(
+                f'field feature has datatype {field.datatype}, expected {FLOAT32} (FLOAT32)'
+            )
         features = _field_view(rows, field, np.dtype(f'{order}f4'), FEATURE_FIELD)
         features = features.astype(np.float32)
     else:
         field = fields[FEATURE_F16_FIELD]
-        if field.datatype != POINT_FIELD_UINT16:
-            raise FeatureDecodeError(f'field feature_f16 has datatype {field.datatype}, expected 4')
+        if field.datatype != UINT16:
+            raise FeatureDecodeError(
+                f'field feature_f16 has datatype {field.datatype}, expected {UINT16} (UINT16)'
+            )
         bits = _field_view(rows, field, np.dtype(f'{order}u2'), FEATURE_F16_FIELD)
         features = bits.astype(np.uint16).view(np.float16).astype(np.float32)
     return FeatureGrid(features=features, xyz=xyz, header=msg.header)
@@ -137,7 +137,7 @@ def decode_embedding(msg: Any) -> np.ndarray:
         FeatureDecodeError: the cloud has no FLOAT32 `embedding` field or is truncated.
     """
     field = _fields(msg).get(EMBEDDING_FIELD)
-    if field is None or field.datatype != POINT_FIELD_FLOAT32:
+    if field is None or field.datatype != FLOAT32:
         raise FeatureDecodeError(
             f'cloud fields {[f.name for f in msg.fields]} have no FLOAT32 {EMBEDDING_FIELD!r}; '
             "subscribe to the node's `embedding` topic"

@@ -9,8 +9,17 @@ from rosbags.typesys import Stores, get_typestore
 from std_msgs.msg import Header
 
 from pixio_ros.features import FeatureDecodeError, decode_embedding, decode_features
-from pixio_ros.ros.convert import embedding_cloud_msg, feature_cloud_msg, point_cloud_msg
-from pixio_ros.runtime.cloud import SelectedPoints
+from pixio_ros.ros.convert import cloud_msg
+from pixio_ros.wire import encode_embedding, encode_features, encode_points
+
+
+def feature_cloud_msg(xyz, features, header, *, half=False):
+    values = features.astype(np.float16) if half else features
+    return cloud_msg(encode_features(xyz, values), header)
+
+
+def embedding_cloud_msg(embedding, header):
+    return cloud_msg(encode_embedding(embedding), header)
 
 
 @pytest.fixture
@@ -58,7 +67,7 @@ def test_embedding_round_trip():
 
 def test_other_clouds_are_refused(grid):
     xyz, features = grid
-    points = point_cloud_msg(SelectedPoints(xyz, None, None), Header())
+    points = cloud_msg(encode_points(xyz), Header())
     with pytest.raises(FeatureDecodeError, match="lack 'feature'.*features"):
         decode_features(points)
     with pytest.raises(FeatureDecodeError, match='no FLOAT32.*embedding'):

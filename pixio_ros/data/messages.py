@@ -11,12 +11,26 @@ from typing import Any, Final
 
 import numpy as np
 
-from pixio_ros.runtime.cloud import pack_rgb
+from pixio_ros.runtime.camera import PinholeCamera
+from pixio_ros.runtime.products import FrameProducts
+from pixio_ros.wire import (
+    COLORED_TOPIC,
+    DEPTH_INFO_TOPIC,
+    DEPTH_TOPIC,
+    EMBEDDING_TOPIC,
+    FEATURES_TOPIC,
+    POINTS_TOPIC,
+    EncodedCloud,
+    EncodedImage,
+    encode_bgr8,
+    encode_depth,
+    encode_embedding,
+    encode_features,
+    encode_points,
+)
 
 NS_PER_S: Final = 1_000_000_000
 JPEG_FORMAT: Final = 'rgb8; jpeg compressed bgr8'  # what image_transport's compressed plugin writes
-POINTFIELD_FLOAT32: Final = 7
-POINTFIELD_UINT16: Final = 4
 IMAGE_CHANNELS: Final = {'rgb8': 3, 'bgr8': 3, 'mono8': 1, '16UC1': 1, '32FC1': 1}
 IMAGE_DTYPES: Final = {'rgb8': np.uint8, 'bgr8': np.uint8, 'mono8': np.uint8,
                        '16UC1': np.dtype('<u2'), '32FC1': np.dtype('<f4')}
@@ -87,43 +101,78 @@ def camera_info_message(k: np.ndarray, height: int, width: int, stamp: int,
     )
 
 
-def _point_field(name: str, offset: int, datatype: int, count: int) -> Any:
-    return msg_class('sensor_msgs/msg/PointField')(
-        name=name, offset=offset, datatype=datatype, count=count
+def encoded_image_message(encoded: EncodedImage, stamp: int, frame_id: str) -> Any:
+    """sensor_msgs/Image of an image encoded by `pixio_ros.wire`."""
+    return msg_class('sensor_msgs/msg/Image')(
+        header=header(stamp, frame_id), height=encoded.height, width=encoded.width,
+        encoding=encoded.encoding, is_bigendian=int(encoded.is_bigendian), step=encoded.step,
+        data=np.ascontiguousarray(encoded.data, dtype=np.uint8).reshape(-1),
+    )
+
+
+def cloud_message(encoded: EncodedCloud, stamp: int, frame_id: str) -> Any:
+    """sensor_msgs/PointCloud2 of a cloud encoded by `pixio_ros.wire`."""
+    field_cls = msg_class('sensor_msgs/msg/PointField')
+    fields = [
+        field_cls(name=f.name, offset=f.offset, datatype=f.datatype, count=f.count)
+        for f in encoded.fields
+    ]
+    return msg_class('sensor_msgs/msg/PointCloud2')(
+        header=header(stamp, frame_id), height=encoded.height, width=encoded.width,
+        fields=fields, is_bigendian=encoded.is_bigendian, point_step=encoded.point_step,
+        row_step=encoded.row_step, data=np.ascontiguousarray(encoded.data).reshape(-1),
+        is_dense=encoded.is_dense,
     )
 
 
 def point_cloud_message(xyz: np.ndarray, stamp: int, frame_id: str, *,
-                        rgb: np.ndarray | None = None,
-                        extra: dict[str, np.ndarray] | None = None) -> Any:
-    """sensor_msgs/PointCloud2 of float32 fields.
+                        rgb: np.ndarray | None = None) -> Any:
+    """sensor_msgs/PointCloud2 x y z (+ rgb) in the node's layout, e.g. for a recorded cloud.
 
     Args:
         xyz: (H, W, 3) organized (NaN = no point) or (N, 3) metres.
         stamp: header stamp, nanoseconds.
         frame_id: the camera's optical frame.
-        rgb: optional (..., 3) uint8 colours, packed into one float32 `rgb` field.
-        extra: optional more fields, name -> (..., C) float32 (one field of count C each).
+        rgb: optional colours of the same shape, uint8.
     """
-    organized = xyz.ndim == 3
-    height, width = (xyz.shape[0], xyz.shape[1]) if organized else (1, xyz.shape[0])
-    columns: list[tuple[str, np.ndarray]] = [
-        ('x', xyz[..., 0:1]), ('y', xyz[..., 1:2]), ('z', xyz[..., 2:3])
-    ]
-    if rgb is not None:
-        columns.append(('rgb', pack_rgb(rgb)[..., None]))
-    for name, values in (extra or {}).items():
-        columns.append((name, values if values.ndim == xyz.ndim else values[..., None]))
-    fields, offset = [], 0
-    for name, values in columns:
-        fields.append(_point_field(name, offset, POINTFIELD_FLOAT32, values.shape[-1]))
-        offset += 4 * values.shape[-1]
-    flat = np.concatenate(
-        [v.astype(np.float32).reshape(height * width, -1) for _, v in columns], axis=1
+    if xyz.ndim == 2:
+        xyz = xyz[np.newaxis]
+        rgb = rgb[np.newaxis] if rgb is not None else None
+    return cloud_message(encode_points(xyz, rgb=rgb), stamp, frame_id)
+
+
+def camera_model_message(camera: PinholeCamera, stamp: int, frame_id: str) -> Any:
+    """sensor_msgs/CameraInfo of a camera model (binning and ROI: none, the full image)."""
+    roi = msg_class('sensor_msgs/msg/RegionOfInterest')(
+        x_offset=0, y_offset=0, height=0, width=0, do_rectify=False
     )
-    dense = bool(np.isfinite(flat[:, :3]).all())
-    return msg_class('sensor_msgs/msg/PointCloud2')(
-        header=header(stamp, frame_id), height=height, width=width, fields=fields,
-        is_bigendian=False, point_step=offset, row_step=offset * width,
-        data=np.ascontiguousarray(flat).view(np.uint8).reshape(-1), is_dense=dense,
+    return msg_class('sensor_msgs/msg/CameraInfo')(
+        header=header(stamp, frame_id), height=int(camera.height), width=int(camera.width),
+        distortion_model=camera.distortion_model, d=np.array(camera.d, dtype=np.float64),
+        k=camera.k.reshape(-1), r=camera.r.reshape(-1), p=camera.p.reshape(-1),
+        binning_x=0, binning_y=0, roi=roi,
     )
+
+
+def frame_messages(products: FrameProducts, stamp: int, frame_id: str) -> dict[str, Any]:
+    """The rosbags messages of one frame's products, by output topic (`pixio_ros.wire`).
+
+    The twin of `pixio_ros.ros.convert.frame_messages`: the same arrays, the same wire layouts.
+    """
+    out: dict[str, Any] = {}
+    if products.depth is not None:
+        out[DEPTH_TOPIC] = encoded_image_message(encode_depth(products.depth), stamp, frame_id)
+        if products.depth_camera is not None:
+            out[DEPTH_INFO_TOPIC] = camera_model_message(products.depth_camera, stamp, frame_id)
+    if products.colored is not None:
+        out[COLORED_TOPIC] = encoded_image_message(encode_bgr8(products.colored), stamp, frame_id)
+    if products.points is not None:
+        points = products.points
+        encoded = encode_points(points.points, rgb=points.rgb, confidence=points.confidence)
+        out[POINTS_TOPIC] = cloud_message(encoded, stamp, frame_id)
+    if products.features is not None:
+        encoded = encode_features(products.features.xyz, products.features.values)
+        out[FEATURES_TOPIC] = cloud_message(encoded, stamp, frame_id)
+    if products.embedding is not None:
+        out[EMBEDDING_TOPIC] = cloud_message(encode_embedding(products.embedding), stamp, frame_id)
+    return out

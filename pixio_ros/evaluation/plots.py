@@ -10,6 +10,7 @@ import numpy as np
 
 from pixio_ros.evaluation.replay import HISTOGRAM_EDGES, FrameResult, FrameView
 from pixio_ros.evaluation.summary import scored
+from pixio_ros.runtime.products import colorize
 
 NS_PER_S: Final = 1e9
 DPI: Final = 100
@@ -59,17 +60,8 @@ def plot_error_histogram(histogram: np.ndarray, path: Path) -> None:
     plt.close(fig)
 
 
-def colorize(values: np.ndarray, low: float, high: float,
-             colormap: int = cv2.COLORMAP_TURBO) -> np.ndarray:
-    """(H, W) values -> (H, W, 3) uint8 RGB through an OpenCV colour map; NaN is black."""
-    scaled = np.clip((np.nan_to_num(values, nan=low) - low) / max(high - low, 1e-9), 0.0, 1.0)
-    bgr = cv2.applyColorMap(np.round(scaled * 255).astype(np.uint8), colormap)
-    bgr[~np.isfinite(values)] = 0
-    return bgr[:, :, ::-1]
-
-
 def _labelled(image: np.ndarray, label: str) -> np.ndarray:
-    """The image with a white caption strip on top (RGB)."""
+    """The image with a white caption strip on top (BGR, as OpenCV writes it)."""
     strip = np.full((PANEL_CAPTION_PX, image.shape[1], 3), 255, np.uint8)
     cv2.putText(strip, label, (4, PANEL_CAPTION_PX - 7), cv2.FONT_HERSHEY_SIMPLEX,
                 PANEL_FONT_SCALE, (0, 0, 0), 1, cv2.LINE_AA)
@@ -89,10 +81,10 @@ def plot_panel(view: FrameView, title: str, max_depth: float, path: Path) -> Non
     finite_gt = view.gt[np.isfinite(view.gt)]
     high = float(np.percentile(finite_gt, 99)) if finite_gt.size else max_depth
     error = np.where(valid, np.abs(view.aligned - view.gt) / view.gt, np.nan)
-    rgb = cv2.resize(np.ascontiguousarray(view.rgb), (view.gt.shape[1], view.gt.shape[0]),
+    bgr = cv2.resize(np.ascontiguousarray(view.rgb[:, :, ::-1]), (width, height),
                      interpolation=cv2.INTER_AREA)
     tiles = [
-        (rgb, 'RGB'),
+        (bgr, 'RGB'),
         (colorize(view.gt, 0.0, high), f'ground truth 0-{high:.1f} m'),
         (colorize(view.aligned, 0.0, high), f'prediction 0-{high:.1f} m'),
         (colorize(error, 0.0, ERROR_CLIP, cv2.COLORMAP_HOT), f'|err|/gt 0-{ERROR_CLIP:g}'),
@@ -101,4 +93,4 @@ def plot_panel(view: FrameView, title: str, max_depth: float, path: Path) -> Non
         [_labelled(cv2.resize(tile, size, interpolation=cv2.INTER_NEAREST), label)
          for tile, label in tiles], axis=1)
     panel = _labelled(row, title)
-    cv2.imwrite(str(path), panel[:, :, ::-1])
+    cv2.imwrite(str(path), panel)

@@ -11,27 +11,32 @@ import numpy as np
 from pixio_ros.data.decode import decode_depth_image
 from pixio_ros.evaluation.errors import EvaluationError
 from pixio_ros.evaluation.plan import PREDICTION
+from pixio_ros.runtime.engine import Engine, Prediction
+from pixio_ros.runtime.products import ProductOptions, colormap_max_depth
 
 
 @dataclass
 class FramePrediction:
-    """Depth at the ground truth's resolution plus what the output bag can show.
+    """Depth at the ground truth's resolution plus everything else the model gave (output bag).
 
     Attributes:
         depth: (H, W) float32 metres, NaN where there is none.
-        points: (H, W, 3) float32 camera-frame metres from a point-map head, or None.
-        features: (h, w, C) float32 patch features, or None.
+        outputs: every output of the model at the same resolution (the products' input), or
+            just the depth for recorded predictions.
         inference_ms: model time for this frame (None for recorded predictions).
     """
 
     depth: np.ndarray
-    points: np.ndarray | None = None
-    features: np.ndarray | None = None
+    outputs: Prediction
     inference_ms: float | None = None
 
 
 class Predictor(Protocol):
     """Produces the prediction of one frame."""
+
+    @property
+    def product_options(self) -> ProductOptions:
+        """How the output bag builds the node's products from this predictor's outputs."""
 
     def predict(self, rgb: np.ndarray, messages: dict[str, Any],
                 size: tuple[int, int]) -> FramePrediction:
@@ -43,10 +48,10 @@ class EnginePredictor:
 
     Args:
         engine: a loaded `pixio_ros.runtime.engine.Engine`.
-        extras: also fetch points / features (for the output bag) when the artifact has them.
+        extras: fetch every output (for the output bag), not only the depth.
     """
 
-    def __init__(self, engine: Any, *, extras: bool) -> None:
+    def __init__(self, engine: Engine, *, extras: bool) -> None:
         if not {'depth', 'points'} & set(engine.outputs):
             raise EvaluationError(
                 f'artifact {engine.path} has no depth output (outputs: '
@@ -54,20 +59,26 @@ class EnginePredictor:
                 'points.'
             )
         self.engine = engine
-        self.outputs = ['depth']
-        if extras:
-            self.outputs += [name for name in ('points', 'features') if name in engine.outputs]
+        self.outputs: list[str] | None = None if extras else ['depth']
+        # The node's defaults: its colour map spans the artifact's depth range.
+        self.product_options = ProductOptions(
+            colored_max_depth=colormap_max_depth(0.0, engine.metadata.max_depth)
+        )
 
     def predict(self, rgb: np.ndarray, messages: dict[str, Any],
                 size: tuple[int, int]) -> FramePrediction:
         """Run the model on `rgb`; depth/points come back resized to `size`."""
         result = self.engine.infer(rgb, outputs=self.outputs, output_size=size)
-        return FramePrediction(result.depth.astype(np.float32, copy=False), result.points,
-                               result.features, result.inference_ms)
+        if result.depth is None:
+            raise EvaluationError(f'artifact {self.engine.path} returned no depth.')
+        return FramePrediction(result.depth, result, result.inference_ms)
 
 
 class TopicPredictor:
     """Reads the prediction recorded in the bag (e.g. the live node's `depth` output)."""
+
+    def __init__(self) -> None:
+        self.product_options = ProductOptions()
 
     def predict(self, rgb: np.ndarray, messages: dict[str, Any],
                 size: tuple[int, int]) -> FramePrediction:
@@ -75,4 +86,4 @@ class TopicPredictor:
         depth = decode_depth_image(messages[PREDICTION])
         if depth.shape != size:
             depth = cv2.resize(depth, (size[1], size[0]), interpolation=cv2.INTER_NEAREST)
-        return FramePrediction(depth)
+        return FramePrediction(depth, Prediction(depth=depth))

@@ -23,6 +23,7 @@ from pixio_ros.evaluation.plan import DEPTH, IMAGE, PREDICTION, EvaluationPlan, 
 from pixio_ros.evaluation.pointcloud import score_point_clouds
 from pixio_ros.evaluation.predictors import FramePrediction, Predictor
 from pixio_ros.runtime.camera import CameraError, PinholeCamera, backproject
+from pixio_ros.runtime.products import Wanted, build_products
 
 MS_PER_S: Final = 1000.0
 # Relative-error histogram (|pred - gt| / gt) over every valid pixel of every frame.
@@ -125,9 +126,9 @@ class Replayer:
             result.inference_ms = prediction.inference_ms
         camera = _camera_for(self.plan, frame, gt.shape)
         if self.writer is not None:
-            self.writer.write_frame(frame.stamp_ns, messages[IMAGE].header.frame_id,
-                                    depth=prediction.depth, rgb=rgb, camera=camera,
-                                    points=prediction.points, features=prediction.features)
+            products = build_products(prediction.outputs, rgb, camera, Wanted.everything(),
+                                      self.predictor.product_options)
+            self.writer.write_frame(products, frame.stamp_ns, messages[IMAGE].header.frame_id)
         score = self._score(prediction, gt)
         if score is None:
             result.status = SKIP_FEW_PIXELS

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
-__all__ = ['CloudOptions', 'SelectedPoints', 'pack_rgb', 'select_points']
+__all__ = ['CloudOptions', 'SelectedPoints', 'select_points']
 
 RGB_CHANNELS = 3
 # Largest cell count whose linear voxel keys stay inside int64 (with headroom).
@@ -134,18 +133,3 @@ def select_points(
         flat_confidence[np.newaxis] if flat_confidence is not None else None,
         dense=True,
     )
-
-
-def pack_rgb(rgb: np.ndarray) -> np.ndarray:
-    """(..., 3) uint8 RGB -> (...) float32 holding 0x00RRGGBB bits (the PCL `rgb` field).
-
-    Little-endian bytes of 0x00RRGGBB are B, G, R, 0: OpenCV's BGRA order with alpha cleared,
-    which one cv2 pass produces (clouds are published little-endian).
-    """
-    shape = rgb.shape[:-1]
-    if rgb.size == 0:
-        return np.empty(shape, dtype=np.float32)
-    pixels = np.ascontiguousarray(rgb, dtype=np.uint8).reshape(1, -1, RGB_CHANNELS)
-    bgra = cv2.cvtColor(pixels, cv2.COLOR_RGB2BGRA)
-    bgra[..., 3] = 0
-    return bgra.view(np.float32)[..., 0].reshape(shape)

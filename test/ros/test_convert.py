@@ -1,4 +1,4 @@
-"""Message conversions against cv_bridge, hand-written intrinsics and independent decoders."""
+"""The rclpy adapter against cv_bridge, hand-written intrinsics and independent decoders."""
 
 from __future__ import annotations
 
@@ -7,24 +7,31 @@ import numpy as np
 import pytest
 from cv_bridge import CvBridge
 from rclpy.serialization import serialize_message
-from ros_test_helpers import camera_info_msg, cloud_array
+from ros_test_helpers import camera_info_msg as test_camera_info
+from ros_test_helpers import cloud_array
 from rosbags.typesys import Stores, get_typestore
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 
 from pixio_ros.ros.convert import (
-    colored_depth_msg,
+    camera_info_msg,
+    cloud_msg,
     compressed_to_rgb,
-    depth_image_msg,
-    embedding_cloud_msg,
-    feature_cloud_msg,
+    image_msg,
     image_to_rgb,
     model_info_msg,
-    point_cloud_msg,
-    scaled_camera_info,
 )
-from pixio_ros.runtime.cloud import CloudOptions, select_points
+from pixio_ros.runtime.camera import PinholeCamera
+from pixio_ros.runtime.cloud import CloudOptions, SelectedPoints, select_points
 from pixio_ros.runtime.image_codec import ImageCodecError
+from pixio_ros.runtime.products import depth_colormap
+from pixio_ros.wire import (
+    encode_bgr8,
+    encode_depth,
+    encode_embedding,
+    encode_features,
+    encode_points,
+)
 
 HEIGHT, WIDTH = 48, 64
 
@@ -32,6 +39,22 @@ HEIGHT, WIDTH = 48, 64
 @pytest.fixture(scope='module')
 def typestore():
     return get_typestore(Stores.ROS2_JAZZY)
+
+
+def depth_image_msg(depth: np.ndarray, msg_header: Header) -> Image:
+    return image_msg(encode_depth(depth), msg_header)
+
+
+def point_cloud_msg(selected: SelectedPoints, msg_header: Header):
+    return cloud_msg(
+        encode_points(selected.points, rgb=selected.rgb, confidence=selected.confidence),
+        msg_header,
+    )
+
+
+def scaled_camera_info(info, width: int, height: int, msg_header: Header):
+    return camera_info_msg(PinholeCamera.from_camera_info(info).scaled_to(width, height),
+                           msg_header)
 
 
 def header() -> Header:
@@ -82,16 +105,17 @@ def test_depth_image_msg_is_32fc1_metres():
 def test_colored_depth_is_bgr8_with_black_invalid_pixels():
     depth = np.full((HEIGHT, WIDTH), 2.0, dtype=np.float32)
     depth[0, 0] = np.nan
-    msg = colored_depth_msg(depth, header(), max_depth=4.0)
+    msg = image_msg(encode_bgr8(depth_colormap(depth, 4.0)), header())
     assert (msg.encoding, msg.step) == ('bgr8', WIDTH * 3)
     colours = np.frombuffer(bytes(msg.data), dtype=np.uint8).reshape(HEIGHT, WIDTH, 3)
     np.testing.assert_array_equal(colours[0, 0], [0, 0, 0])
-    expected = cv2.applyColorMap(np.array([[127]], dtype=np.uint8), cv2.COLORMAP_TURBO)[0, 0]
+    level = round(2.0 / 4.0 * 255)  # 2 m of 4 m, to the nearest of 256 levels (128)
+    expected = cv2.applyColorMap(np.array([[level]], dtype=np.uint8), cv2.COLORMAP_TURBO)[0, 0]
     np.testing.assert_array_equal(colours[5, 5], expected)
 
 
 def test_scaled_camera_info_rescales_k_and_p():
-    info = camera_info_msg(width=144, height=96)
+    info = test_camera_info(width=144, height=96)
     info.p[3] = -12.0  # stereo baseline term fx * Tx
     scaled = scaled_camera_info(info, 96, 64, header())
     assert (scaled.width, scaled.height) == (96, 64)
@@ -108,7 +132,7 @@ def test_scaled_camera_info_rescales_k_and_p():
 
 
 def test_unset_projection_matrix_stays_unset_when_rescaled():
-    info = camera_info_msg(width=144, height=96)
+    info = test_camera_info(width=144, height=96)
     info.p = [0.0] * 12
     scaled = scaled_camera_info(info, 96, 64, header())
     assert list(scaled.p) == [0.0] * 12
@@ -143,7 +167,7 @@ def test_point_cloud_fields_decode_independently(typestore):
     msg = point_cloud_msg(select_points(points, CloudOptions(), rgb=rgb, confidence=confidence),
                           header())
     assert [f.name for f in msg.fields] == ['x', 'y', 'z', 'rgb', 'confidence']
-    assert (msg.height, msg.width, msg.is_dense) == (HEIGHT, WIDTH, False)
+    assert (msg.height, msg.width, msg.is_dense) == (HEIGHT, WIDTH, False)  # one NaN point
     for cloud in (msg, typestore.deserialize_cdr(serialize_message(msg),
                                                  'sensor_msgs/msg/PointCloud2')):
         array = cloud_array(cloud)
@@ -151,6 +175,13 @@ def test_point_cloud_fields_decode_independently(typestore):
         np.testing.assert_array_equal(unpack_rgb(array['rgb']), rgb)
         np.testing.assert_array_equal(array['confidence'], confidence)
     assert cloud.header.frame_id == 'camera_optical'
+
+
+def test_organized_cloud_without_invalid_points_is_dense():
+    points, _, _ = make_points()
+    points[2, 3] = 1.0
+    msg = point_cloud_msg(select_points(points, CloudOptions()), header())
+    assert (msg.height, msg.width, msg.is_dense) == (HEIGHT, WIDTH, True)
 
 
 def test_empty_dense_cloud_is_valid():
@@ -175,7 +206,8 @@ def test_feature_cloud_layout(typestore, half, field, dtype):
     rng = np.random.default_rng(8)
     features = rng.standard_normal((4, 6, 32)).astype(np.float32)
     xyz = rng.uniform(0, 3, (4, 6, 3)).astype(np.float32)
-    msg = feature_cloud_msg(xyz, features, header(), half=half)
+    values = features.astype(np.float16) if half else features
+    msg = cloud_msg(encode_features(xyz, values), header())
     decoded = typestore.deserialize_cdr(serialize_message(msg), 'sensor_msgs/msg/PointCloud2')
     array = cloud_array(decoded)
     assert array.shape == (4, 6)
@@ -190,7 +222,7 @@ def test_feature_cloud_layout(typestore, half, field, dtype):
 
 def test_embedding_cloud_is_one_point_with_count_c():
     embedding = np.arange(16, dtype=np.float32)
-    msg = embedding_cloud_msg(embedding, header())
+    msg = cloud_msg(encode_embedding(embedding), header())
     assert (msg.height, msg.width, msg.point_step) == (1, 1, 64)
     assert (msg.fields[0].name, msg.fields[0].count) == ('embedding', 16)
     np.testing.assert_array_equal(cloud_array(msg)['embedding'][0, 0], embedding)

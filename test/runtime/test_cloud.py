@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pixio_ros.runtime.cloud import CloudOptions, pack_rgb, select_points
+from pixio_ros.runtime.cloud import CloudOptions, select_points
+from pixio_ros.wire import pack_rgb
 
 
 @pytest.fixture
