@@ -107,6 +107,11 @@ class NodeStats:
             self.failed += 1
             self.errors[reason] += 1
 
+    def input_rejected(self, reason: str) -> None:
+        """An input other than a frame (a CameraInfo) was refused; counted under `reason`."""
+        with self._lock:
+            self.errors[reason] += 1
+
     def frame_idle(self) -> None:
         """A frame was skipped because no output had a subscriber."""
         with self._lock:
@@ -170,9 +175,17 @@ def diagnostic_array(
     failed_since_last: int,
     device_memory_bytes: int | None,
     extra: dict[str, str],
+    problems: tuple[str, ...] = (),
 ) -> DiagnosticArray:
-    """One DiagnosticStatus summarising the node; WARN when frames failed since the last one."""
-    if failed_since_last:
+    """One DiagnosticStatus summarising the node.
+
+    WARN while a `problem` lasts (e.g. the camera sends an invalid CameraInfo) and when frames
+    failed since the last report.
+    """
+    if problems:
+        level = DiagnosticStatus.WARN
+        message = '; '.join(problems)
+    elif failed_since_last:
         level = DiagnosticStatus.WARN
         message = f'{failed_since_last} frame(s) failed since the last report'
     elif stats.received == 0:

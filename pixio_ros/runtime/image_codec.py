@@ -18,7 +18,9 @@ from pixio_ros.errors import PixioRosError
 __all__ = [
     'DEPTH_ENCODINGS',
     'RGB_ENCODINGS',
+    'DEFAULT_MAX_PIXELS',
     'ImageCodecError',
+    'compressed_image_size',
     'decode_compressed_rgb',
     'decode_depth',
     'decode_rgb',
@@ -257,15 +259,71 @@ def decode_depth(
     )
 
 
-def decode_compressed_rgb(format: str, data: Any) -> np.ndarray:
+PNG_SIGNATURE = b'\x89PNG\r\n\x1a\n'
+PNG_IHDR_END = 24  # signature (8) + chunk length (4) + 'IHDR' (4) + width (4) + height (4)
+JPEG_SOI = b'\xff\xd8'
+# Start-of-frame markers (baseline, progressive, lossless, arithmetic...): they carry the size.
+JPEG_SOF_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+JPEG_STANDALONE_MARKERS = frozenset({0x01, *range(0xD0, 0xDA)})
+JPEG_START_OF_SCAN = 0xDA
+MARKER_PREFIX = 0xFF
+DEFAULT_MAX_PIXELS = 50_000_000
+"""Largest compressed image decoded (50 MP): a forged header must not allocate gigabytes."""
+
+
+def _big_endian(buffer: np.ndarray, start: int, size: int) -> int:
+    return int.from_bytes(buffer[start : start + size].tobytes(), 'big')
+
+
+def _jpeg_size(buffer: np.ndarray) -> tuple[int, int] | None:
+    """(height, width) from a JPEG's start-of-frame segment, without decoding; None if absent."""
+    position = len(JPEG_SOI)
+    while position + 4 <= buffer.size:
+        if buffer[position] != MARKER_PREFIX:
+            return None
+        marker = int(buffer[position + 1])
+        if marker == MARKER_PREFIX:  # fill byte
+            position += 1
+            continue
+        if marker in JPEG_STANDALONE_MARKERS:
+            position += 2
+            continue
+        length = _big_endian(buffer, position + 2, 2)
+        if marker in JPEG_SOF_MARKERS:
+            if position + 9 > buffer.size:
+                return None
+            return _big_endian(buffer, position + 5, 2), _big_endian(buffer, position + 7, 2)
+        if marker == JPEG_START_OF_SCAN or length < 2:
+            return None
+        position += 2 + length
+    return None
+
+
+def compressed_image_size(data: Any) -> tuple[int, int] | None:
+    """(height, width) a PNG or JPEG header claims, read without decoding; None if unknown."""
+    buffer = _bytes_view(data)
+    if buffer.size >= PNG_IHDR_END and buffer[:8].tobytes() == PNG_SIGNATURE:
+        return _big_endian(buffer, 20, 4), _big_endian(buffer, 16, 4)
+    if buffer.size >= len(JPEG_SOI) and buffer[:2].tobytes() == JPEG_SOI:
+        return _jpeg_size(buffer)
+    return None
+
+
+def decode_compressed_rgb(
+    format: str, data: Any, *, max_pixels: int = DEFAULT_MAX_PIXELS
+) -> np.ndarray:
     """Decode a sensor_msgs/CompressedImage (JPEG or PNG) to (H, W, 3) uint8 RGB.
+
+    The size in the header is checked against `max_pixels` before anything is allocated, so a
+    forged header (a decompression bomb) is refused instead of exhausting memory.
 
     Args:
         format: the message's format string, e.g. 'jpeg' or 'bgr8; jpeg compressed bgr8'.
         data: the compressed bytes.
+        max_pixels: largest height x width accepted.
 
     Raises:
-        ImageCodecError: compressedDepth payloads, empty or corrupt data.
+        ImageCodecError: compressedDepth payloads, empty, oversized or corrupt data.
     """
     if 'compresseddepth' in format.lower().replace(' ', ''):
         raise ImageCodecError(
@@ -275,7 +333,26 @@ def decode_compressed_rgb(format: str, data: Any) -> np.ndarray:
     buffer = _bytes_view(data)
     if buffer.size == 0:
         raise ImageCodecError(f'compressed image ({format!r}) has no data; check the publisher')
-    image = cv2.imdecode(buffer, cv2.IMREAD_COLOR)
+    size = compressed_image_size(buffer)
+    if size is None:
+        raise ImageCodecError(
+            f'compressed image ({format!r}, {buffer.size} bytes) has no JPEG/PNG header with a '
+            'size; it is corrupt or another format: check the publisher or use the raw input'
+        )
+    height, width = size
+    if height * width > max_pixels:
+        raise ImageCodecError(
+            f'compressed image header claims {width}x{height} ({height * width / 1e6:.0f} MP), '
+            f'over the {max_pixels / 1e6:g} MP limit; refused before decoding. Raise '
+            'max_input_megapixels if the camera really sends such images'
+        )
+    try:
+        image = cv2.imdecode(buffer, cv2.IMREAD_COLOR)
+    except cv2.error as err:
+        raise ImageCodecError(
+            f'compressed image ({format!r}, {buffer.size} bytes) could not be decoded: '
+            f'{str(err).strip().splitlines()[-1]}'
+        ) from err
     if image is None or image.size == 0:
         raise ImageCodecError(
             f'compressed image ({format!r}, {buffer.size} bytes) is corrupt or not JPEG/PNG; '

@@ -10,6 +10,7 @@ import pytest
 
 from pixio_ros.runtime.image_codec import (
     ImageCodecError,
+    compressed_image_size,
     decode_compressed_rgb,
     decode_depth,
     decode_rgb,
@@ -190,3 +191,37 @@ def test_compressed_jpeg_matches_cv2(rgb):
 def test_compressed_bad_data_raises(format_, data, match):
     with pytest.raises(ImageCodecError, match=match):
         decode_compressed_rgb(format_, data)
+
+
+def _forged_jpeg(height: int, width: int) -> bytes:
+    """A real 8x8 JPEG whose start-of-frame header is rewritten to claim height x width."""
+    ok, encoded = cv2.imencode('.jpg', np.zeros((8, 8, 3), np.uint8))
+    assert ok
+    data = bytearray(encoded.tobytes())
+    sof = data.index(b'\xff\xc0')  # baseline start of frame: marker, length, precision, H, W
+    data[sof + 5 : sof + 7] = height.to_bytes(2, 'big')
+    data[sof + 7 : sof + 9] = width.to_bytes(2, 'big')
+    return bytes(data)
+
+
+def test_compressed_size_is_read_from_the_header_without_decoding():
+    ok, png = cv2.imencode('.png', np.zeros((5, 7, 3), np.uint8))
+    assert ok
+    assert compressed_image_size(png.tobytes()) == (5, 7)
+    ok, progressive = cv2.imencode('.jpg', np.zeros((9, 11, 3), np.uint8),
+                                   [cv2.IMWRITE_JPEG_PROGRESSIVE, 1])
+    assert ok
+    assert compressed_image_size(progressive.tobytes()) == (9, 11)
+    assert compressed_image_size(_forged_jpeg(60000, 60000)) == (60000, 60000)
+    assert compressed_image_size(b'GIF89a....') is None
+    assert compressed_image_size(b'\xff\xd8\xff') is None
+
+
+def test_decompression_bomb_header_is_refused_before_decoding():
+    """Issue 12: a JPEG claiming 60000x60000 reached the decoder and raised a cv2 traceback."""
+    with pytest.raises(ImageCodecError, match='60000x60000.*over the 50 MP limit'):
+        decode_compressed_rgb('jpeg', _forged_jpeg(60000, 60000))
+    with pytest.raises(ImageCodecError, match='8x8 .* over the 6.3e-05 MP limit'):
+        decode_compressed_rgb('jpeg', _forged_jpeg(8, 8), max_pixels=63)
+    assert decode_compressed_rgb('jpeg', _forged_jpeg(8, 8), max_pixels=64).shape == (8, 8, 3)
+
