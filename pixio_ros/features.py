@@ -15,7 +15,7 @@ from pixio_ros.errors import PixioRosError
 from pixio_ros.wire import EMBEDDING as EMBEDDING_FIELD
 from pixio_ros.wire import FEATURE as FEATURE_FIELD
 from pixio_ros.wire import FEATURE_F16 as FEATURE_F16_FIELD
-from pixio_ros.wire import FLOAT32, UINT16, XYZ
+from pixio_ros.wire import FLOAT32, UINT16, XYZ, field_dtype
 
 __all__ = [
     'FeatureDecodeError',
@@ -68,21 +68,35 @@ def _payload(msg: Any) -> np.ndarray:
     return np.frombuffer(data, dtype=np.uint8)
 
 
-def _field_view(
-    rows: np.ndarray, field: Any, dtype: np.dtype, name: str
-) -> np.ndarray:
-    """(h, w, count) array of one field from the (h, w, point_step) bytes."""
-    width = dtype.itemsize * field.count
-    if field.offset + width > rows.shape[-1]:
+def _field_view(rows: np.ndarray, field: Any, datatype: int, big_endian: bool) -> np.ndarray:
+    """(h, w, count) array of one field from the (h, w, point_step) bytes.
+
+    Raises:
+        FeatureDecodeError: the field has another datatype, no values, or does not fit a point.
+    """
+    if field.datatype != datatype:
         raise FeatureDecodeError(
-            f'field {name!r} (offset {field.offset}, {field.count} x {dtype}) does not fit in '
-            f'point_step {rows.shape[-1]}; the message is not a pixio feature cloud'
+            f'field {field.name!r} has datatype {field.datatype}, expected {datatype}; the '
+            'message is not a pixio feature cloud'
+        )
+    dtype = field_dtype(datatype, big_endian=big_endian)
+    width = dtype.itemsize * field.count
+    if field.count < 1 or field.offset < 0 or field.offset + width > rows.shape[-1]:
+        raise FeatureDecodeError(
+            f'field {field.name!r} (offset {field.offset}, {field.count} x {dtype}) does not fit '
+            f'in point_step {rows.shape[-1]}; the message is not a pixio feature cloud'
         )
     raw = np.ascontiguousarray(rows[..., field.offset : field.offset + width])
     return raw.view(dtype).reshape(*rows.shape[:2], field.count)
 
 
 def _rows(msg: Any) -> np.ndarray:
+    """The payload as (height, width, point_step) bytes, checked against the geometry."""
+    if msg.height < 1 or msg.width < 1 or msg.point_step < 1:
+        raise FeatureDecodeError(
+            f'cloud is {msg.width}x{msg.height} with point_step {msg.point_step}; a pixio '
+            'feature or embedding cloud has at least one point'
+        )
     payload = _payload(msg)
     needed = msg.height * msg.width * msg.point_step
     if msg.row_step != msg.width * msg.point_step or payload.size < needed:
@@ -100,7 +114,6 @@ def decode_features(msg: Any) -> FeatureGrid:
         FeatureDecodeError: the cloud lacks x/y/z or a feature field, or is truncated.
     """
     fields = _fields(msg)
-    order = '>' if msg.is_bigendian else '<'
     missing = [name for name in XYZ if name not in fields]
     if missing or not ({FEATURE_FIELD, FEATURE_F16_FIELD} & fields.keys()):
         raise FeatureDecodeError(
@@ -108,24 +121,17 @@ def decode_features(msg: Any) -> FeatureGrid:
             "node's `features` topic"
         )
     rows = _rows(msg)
+    big_endian = bool(msg.is_bigendian)
     xyz = np.concatenate(
-        [_field_view(rows, fields[name], np.dtype(f'{order}f4'), name) for name in XYZ], axis=-1
+        [_field_view(rows, fields[name], FLOAT32, big_endian) for name in XYZ], axis=-1
     ).astype(np.float32)
+    if xyz.shape[-1] != len(XYZ):
+        raise FeatureDecodeError('fields x, y, z must hold one FLOAT32 value each')
     if FEATURE_FIELD in fields:
-        field = fields[FEATURE_FIELD]
-        if field.datatype != FLOAT32:
-            raise FeatureDecodeError(
-                f'field feature has datatype {field.datatype}, expected {FLOAT32} (FLOAT32)'
-            )
-        features = _field_view(rows, field, np.dtype(f'{order}f4'), FEATURE_FIELD)
+        features = _field_view(rows, fields[FEATURE_FIELD], FLOAT32, big_endian)
         features = features.astype(np.float32)
     else:
-        field = fields[FEATURE_F16_FIELD]
-        if field.datatype != UINT16:
-            raise FeatureDecodeError(
-                f'field feature_f16 has datatype {field.datatype}, expected {UINT16} (UINT16)'
-            )
-        bits = _field_view(rows, field, np.dtype(f'{order}u2'), FEATURE_F16_FIELD)
+        bits = _field_view(rows, fields[FEATURE_F16_FIELD], UINT16, big_endian)
         features = bits.astype(np.uint16).view(np.float16).astype(np.float32)
     return FeatureGrid(features=features, xyz=xyz, header=msg.header)
 
@@ -142,7 +148,6 @@ def decode_embedding(msg: Any) -> np.ndarray:
             f'cloud fields {[f.name for f in msg.fields]} have no FLOAT32 {EMBEDDING_FIELD!r}; '
             "subscribe to the node's `embedding` topic"
         )
-    order = '>' if msg.is_bigendian else '<'
     rows = _rows(msg)
-    values = _field_view(rows, field, np.dtype(f'{order}f4'), EMBEDDING_FIELD)
+    values = _field_view(rows, field, FLOAT32, bool(msg.is_bigendian))
     return values.reshape(-1, field.count)[0].astype(np.float32)

@@ -1,22 +1,30 @@
-"""The node's parameters: one table with defaults, descriptions, ranges and validation.
+"""The rclpy side of the node's settings: declaring, live changes, QoS, start-up checks.
 
-Read-only parameters (model, device, precision, input/QoS choices) are fixed at start-up (params
-file or --ros-args -p); rclpy rejects runtime changes with a reason. The others change live: the
-node swaps in a new immutable `Settings` snapshot the worker thread reads once per frame.
+What the parameters are (types, defaults, descriptions, ranges, validation) lives in the pure
+`pixio_ros.ros.settings`; this module turns it into rclpy descriptors and results. Read-only
+parameters (model, device, precision, input/QoS choices) are fixed at start-up (params file or
+--ros-args -p); the others change live: the node swaps in a new frozen `NodeSettings` that the
+worker threads read once per frame.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any
+import os
+import re
+import sys
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
 
+import rclpy
+import yaml
 from rcl_interfaces.msg import (
     FloatingPointRange,
     IntegerRange,
     ParameterDescriptor,
     SetParametersResult,
 )
+from rclpy.context import Context
+from rclpy.impl.implementation_singleton import rclpy_implementation
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import (
@@ -27,246 +35,243 @@ from rclpy.qos import (
 )
 
 from pixio_ros.ros.errors import NodeError
+from pixio_ros.ros.settings import (
+    PARAMETERS,
+    NodeSettings,
+    ParameterSpec,
+    ParameterValue,
+    QosSettings,
+    Reliability,
+    SettingsError,
+    unknown_parameter_messages,
+)
 
 __all__ = [
     'PARAMETERS',
-    'ParameterSpec',
-    'Settings',
+    'apply_changes',
     'declare_parameters',
+    'descriptor',
+    'init_rclpy',
     'on_set_result',
-    'qos_from_settings',
-    'validate_changes',
+    'qos_profile',
+    'settings_changes',
+    'unknown_parameter_warnings',
 ]
 
-RELIABILITY: dict[str, ReliabilityPolicy] = {
+RELIABILITY: dict[Reliability, ReliabilityPolicy] = {
     'best_effort': ReliabilityPolicy.BEST_EFFORT,
     'reliable': ReliabilityPolicy.RELIABLE,
 }
-MAX_QUEUE_DEPTH = 100
-MAX_STRIDE = 64
-MAX_RANGE_M = 1000.0
-MAX_VOXEL_M = 10.0
-MAX_RATE_HZ = 1000.0
-MAX_WARMUP_RUNS = 100
-MIN_DIAGNOSTICS_PERIOD_S = 0.1
-MAX_DIAGNOSTICS_PERIOD_S = 60.0
-
-
-@dataclass(frozen=True)
-class ParameterSpec:
-    """One declared parameter.
-
-    Attributes:
-        name: dotted parameter name.
-        default: default value; its type is the parameter's type.
-        description: what it does, shown by `ros2 param describe`.
-        read_only: fixed after start-up.
-        value_range: inclusive (low, high) for numbers.
-        choices: allowed strings.
-    """
-
-    name: str
-    default: bool | int | float | str
-    description: str
-    read_only: bool = False
-    value_range: tuple[float, float] | None = None
-    choices: tuple[str, ...] | None = None
-
-    def descriptor(self) -> ParameterDescriptor:
-        """The ParameterDescriptor rclpy enforces ranges and read-only with."""
-        description = self.description
-        if self.choices:
-            description += f' One of: {", ".join(self.choices)}.'
-        descriptor = ParameterDescriptor(description=description, read_only=self.read_only)
-        if self.value_range is not None and isinstance(self.default, int):
-            low, high = self.value_range
-            descriptor.integer_range = [IntegerRange(from_value=int(low), to_value=int(high))]
-        elif self.value_range is not None and isinstance(self.default, float):
-            low, high = self.value_range
-            descriptor.floating_point_range = [
-                FloatingPointRange(from_value=float(low), to_value=float(high))
-            ]
-        if self.choices:
-            descriptor.additional_constraints = f'one of: {", ".join(self.choices)}'
-        return descriptor
-
-
-PARAMETERS: tuple[ParameterSpec, ...] = (
-    ParameterSpec(
-        'model_path', '', 'Pixio artifact (.ts or .pt2) made by `pixio-ros export`.', read_only=True
-    ),
-    ParameterSpec(
-        'device', 'auto', "Torch device: 'auto' (cuda if available), 'cpu', 'cuda' or 'cuda:N'.",
-        read_only=True,
-    ),
-    ParameterSpec(
-        'precision', 'fp32', 'Weights precision (half precisions are meant for CUDA).',
-        read_only=True, choices=('fp32', 'fp16', 'bf16'),
-    ),
-    ParameterSpec(
-        'warmup_runs', 1, 'Forward passes at start-up so the first frame is not slow.',
-        read_only=True, value_range=(0, MAX_WARMUP_RUNS),
-    ),
-    ParameterSpec(
-        'compressed_input', False,
-        'Subscribe to image/compressed (JPEG/PNG) instead of image (raw).', read_only=True,
-    ),
-    ParameterSpec(
-        'input_qos.reliability', 'best_effort',
-        'Reliability of the image and camera_info subscriptions (SensorData is best_effort).',
-        read_only=True, choices=tuple(RELIABILITY),
-    ),
-    ParameterSpec(
-        'input_qos.depth', 5, 'Queue depth of the image and camera_info subscriptions.',
-        read_only=True, value_range=(1, MAX_QUEUE_DEPTH),
-    ),
-    ParameterSpec(
-        'output_qos.reliability', 'reliable', 'Reliability of the output publishers.',
-        read_only=True, choices=tuple(RELIABILITY),
-    ),
-    ParameterSpec(
-        'output_qos.depth', 2, 'Queue depth of the output publishers.',
-        read_only=True, value_range=(1, MAX_QUEUE_DEPTH),
-    ),
-    ParameterSpec(
-        'diagnostics_period', 1.0, 'Seconds between /diagnostics messages.', read_only=True,
-        value_range=(MIN_DIAGNOSTICS_PERIOD_S, MAX_DIAGNOSTICS_PERIOD_S),
-    ),
-    ParameterSpec(
-        'max_rate_hz', 0.0, 'Cap on processed frames per second; 0 = as fast as the model runs.',
-        value_range=(0.0, MAX_RATE_HZ),
-    ),
-    ParameterSpec(
-        'depth_resolution', 'camera',
-        "Resolution of depth, points and depth/camera_info: the camera's or the model input's.",
-        choices=('camera', 'model'),
-    ),
-    ParameterSpec('publish.depth', True, 'Publish depth and depth/camera_info.'),
-    ParameterSpec('publish.depth_colored', True, 'Publish depth/colored (only while subscribed).'),
-    ParameterSpec('publish.points', True, 'Publish the points cloud.'),
-    ParameterSpec('publish.features', True, 'Publish the features cloud (patch grid).'),
-    ParameterSpec('publish.embedding', True, 'Publish the global embedding.'),
-    ParameterSpec(
-        'colored_max_depth', 0.0,
-        'Depth in metres mapped to the end of the colour map; 0 = the artifact max_depth.',
-        value_range=(0.0, MAX_RANGE_M),
-    ),
-    ParameterSpec(
-        'points.stride', 1, 'Keep every N-th pixel row and column in points.',
-        value_range=(1, MAX_STRIDE),
-    ),
-    ParameterSpec(
-        'points.min_range', 0.0, 'Drop points closer than this (metres); 0 = off.',
-        value_range=(0.0, MAX_RANGE_M),
-    ),
-    ParameterSpec(
-        'points.max_range', 0.0, 'Drop points farther than this (metres); 0 = off.',
-        value_range=(0.0, MAX_RANGE_M),
-    ),
-    ParameterSpec(
-        'points.voxel_size', 0.0, 'Average points per voxel of this size (metres); 0 = off. '
-        'Makes the cloud dense.', value_range=(0.0, MAX_VOXEL_M),
-    ),
-    ParameterSpec(
-        'points.dense', False, 'Drop invalid points (height 1) instead of an organized cloud.'
-    ),
-    ParameterSpec('points.rgb', True, 'Add the PCL-style packed rgb field to points.'),
-    ParameterSpec(
-        'points.confidence', True, 'Add a confidence field when the artifact provides one.'
-    ),
-    ParameterSpec(
-        'features.dtype', 'float32',
-        'Feature cloud values: float32 (field feature) or float16 (field feature_f16, UINT16).',
-        choices=('float32', 'float16'),
-    ),
-)
 _SPECS: dict[str, ParameterSpec] = {spec.name: spec for spec in PARAMETERS}
+# ROS arguments that take one value (so the value is not read as another flag).
+_ROS_ARGS_WITH_VALUE = frozenset(
+    {'-p', '--param', '-r', '--remap', '-e', '--enclave', '--log-level', '--log-config-file'}
+)
+# rcl's message for a params file it could not parse ("... Error: <why>, at parse.c:782, ...").
+_RCL_PARAMS_FILE_ERROR = re.compile(
+    r"Couldn't parse params file: '--params-file (?P<path>.*?)'\. Error: (?P<why>.*?)"
+    r'(?:, at [^,]*:\d+)*$'
+)
+_RCL_SOURCE_LOCATION = re.compile(r'(?:, at [^,]*:\d+)+$')
+PARAMS_FILE_LAYOUT = (
+    'config/pixio.yaml shows the layout: a node name (or /**), then ros__parameters, then values'
+)
 
 
-class Settings(Mapping[str, Any]):
-    """An immutable snapshot of every parameter value, read by the worker once per frame."""
+def descriptor(spec: ParameterSpec) -> ParameterDescriptor:
+    """The ParameterDescriptor rclpy enforces ranges and read-only with."""
+    description = spec.description
+    if spec.choices:
+        description += f' One of: {", ".join(spec.choices)}.'
+    result = ParameterDescriptor(description=description, read_only=spec.read_only)
+    if spec.value_range is not None and spec.kind is int:
+        low, high = spec.value_range
+        result.integer_range = [IntegerRange(from_value=int(low), to_value=int(high))]
+    elif spec.value_range is not None and spec.kind is float:
+        low, high = spec.value_range
+        result.floating_point_range = [
+            FloatingPointRange(from_value=float(low), to_value=float(high))
+        ]
+    if spec.choices:
+        result.additional_constraints = f'one of: {", ".join(spec.choices)}'
+    return result
 
-    def __init__(self, values: Mapping[str, Any]):
-        self._values = dict(values)
 
-    def __getitem__(self, name: str) -> Any:
-        return self._values[name]
+def declare_parameters(node: Node) -> NodeSettings:
+    """Declare every parameter on `node` and return the start-up settings.
 
-    def __iter__(self):
-        return iter(self._values)
+    rclpy itself refuses a value of the wrong type or out of range here (ParameterException).
 
-    def __len__(self) -> int:
-        return len(self._values)
-
-    def replaced(self, changes: Mapping[str, Any]) -> Settings:
-        """A new snapshot with `changes` applied."""
-        return Settings({**self._values, **changes})
-
-
-def declare_parameters(node: Node) -> Settings:
-    """Declare every parameter on `node` and return the start-up values."""
-    values: dict[str, Any] = {}
+    Raises:
+        SettingsError: a start-up value rclpy accepted but the settings refuse (a choice, or
+            points.min_range beyond points.max_range).
+    """
+    values: dict[str, ParameterValue] = {}
     for spec in PARAMETERS:
-        parameter = node.declare_parameter(spec.name, spec.default, spec.descriptor())
+        parameter = node.declare_parameter(spec.name, spec.default, descriptor(spec))
         values[spec.name] = parameter.value
-    problems = validate_changes(
-        [Parameter(name, value=value) for name, value in values.items()], check_read_only=False
-    )
-    if problems:
-        raise NodeError(f'invalid start-up parameters: {problems}')
-    return Settings(values)
+    try:
+        return NodeSettings.from_parameters(values)
+    except SettingsError as err:
+        raise SettingsError(f'invalid start-up parameters: {err}') from err
 
 
-def validate_changes(
-    parameters: Iterable[Parameter],
-    *,
-    current: Mapping[str, Any] | None = None,
-    check_read_only: bool = True,
-) -> str:
-    """'' if the values are acceptable, else the reason (rclpy itself checks ranges and types).
+def settings_changes(parameters: Iterable[Parameter]) -> dict[str, ParameterValue]:
+    """The node-settings part of a change request (rclpy's own, such as use_sim_time, left out)."""
+    return {p.name: p.value for p in parameters if p.name in _SPECS}
 
-    Args:
-        parameters: the requested values.
-        current: the values in force, for checks across parameters (min vs max range).
-        check_read_only: refuse read-only parameters (runtime changes).
+
+def apply_changes(
+    current: NodeSettings, parameters: Iterable[Parameter]
+) -> tuple[SetParametersResult, NodeSettings]:
+    """Check a runtime change request: rclpy's result and the settings in force afterwards.
+
+    A refused request leaves `current` in force. Read-only parameters are refused with where to
+    set them; the rest is validated by `NodeSettings.replaced` (choices, min vs max range).
     """
     parameters = list(parameters)
-    reasons = []
-    for parameter in parameters:
-        spec = _SPECS.get(parameter.name)
-        if spec is None:
-            continue
-        if check_read_only and spec.read_only:
-            reasons.append(f'{parameter.name} is read-only; set it at start-up (params file)')
-            continue
-        if spec.choices and parameter.value not in spec.choices:
-            reasons.append(
-                f'{parameter.name}={parameter.value!r} is not one of {", ".join(spec.choices)}'
-            )
-    merged = {**(current or {}), **{p.name: p.value for p in parameters}}
-    min_range = merged.get('points.min_range') or 0.0
-    max_range = merged.get('points.max_range') or 0.0
-    if min_range > 0 and max_range > 0 and min_range > max_range:
-        reasons.append(
-            f'points.min_range={min_range} is greater than points.max_range={max_range}, which '
-            'would drop every point; lower min_range, raise max_range or set either to 0 (off)'
+    read_only = [p.name for p in parameters if p.name in _SPECS and _SPECS[p.name].read_only]
+    if read_only:
+        reason = '; '.join(
+            f'{name} is read-only; set it at start-up (params file or --ros-args -p)'
+            for name in read_only
         )
-    return '; '.join(reasons)
+        return SetParametersResult(successful=False, reason=reason), current
+    try:
+        updated = current.replaced(settings_changes(parameters))
+    except SettingsError as err:
+        return SetParametersResult(successful=False, reason=str(err)), current
+    return SetParametersResult(successful=True, reason=''), updated
 
 
-def on_set_result(
-    parameters: list[Parameter], current: Mapping[str, Any] | None = None
-) -> SetParametersResult:
-    """SetParametersResult for a runtime change request against the `current` values."""
-    reason = validate_changes(parameters, current=current)
-    return SetParametersResult(successful=not reason, reason=reason)
+def on_set_result(parameters: list[Parameter], current: NodeSettings) -> SetParametersResult:
+    """SetParametersResult for a runtime change request against the `current` settings."""
+    result, _ = apply_changes(current, parameters)
+    return result
 
 
-def qos_from_settings(settings: Mapping[str, Any], prefix: str) -> QoSProfile:
-    """Keep-last QoS from `<prefix>.reliability` and `<prefix>.depth`, volatile durability."""
+def qos_profile(qos: QosSettings) -> QoSProfile:
+    """Keep-last QoS with the configured reliability and depth, volatile durability."""
     return QoSProfile(
         history=HistoryPolicy.KEEP_LAST,
-        depth=int(settings[f'{prefix}.depth']),
-        reliability=RELIABILITY[settings[f'{prefix}.reliability']],
+        depth=qos.depth,
+        reliability=RELIABILITY[qos.reliability],
         durability=DurabilityPolicy.VOLATILE,
     )
+
+
+def unknown_parameter_warnings(node: Node) -> list[str]:
+    """One line per parameter set for `node` (params file, -p) that it never declared.
+
+    rclpy silently ignores such overrides, so a misspelt `points.strid: 4` would leave the node
+    on the default stride. Call this after `declare_parameters`.
+
+    rclpy has no public accessor for the overrides: `Node._parameter_overrides` (the same
+    attribute in Humble, Jazzy and Kilted) holds exactly those rcl resolved for this node, from
+    sections under its fully qualified name and the `/**` and `/*` wildcards, plus the
+    constructor's `parameter_overrides`.
+    """
+    overrides = getattr(node, '_parameter_overrides', None) or {}
+    declared = list(node.get_parameters_by_prefix(''))
+    return unknown_parameter_messages(
+        overrides,
+        declared,
+        owner=node.get_fully_qualified_name(),
+        consequence='its value is ignored',
+    )
+
+
+def init_rclpy(args: Sequence[str] | None = None, *, context: Context | None = None) -> None:
+    """`rclpy.init` that reports a bad params file or ROS argument as one NodeError line.
+
+    rclpy raises a bare RCLError (a traceback in the node log) for a params file that does not
+    exist or is not valid YAML. The params files named after --params-file are checked first, so
+    the common mistakes get a precise message naming the file, the line and the fix; anything
+    else rcl refuses is turned into one line too.
+
+    Args:
+        args: the command line, as for `rclpy.init` (None: sys.argv).
+        context: the context to initialise (None: the default context).
+
+    Raises:
+        NodeError: a params file is missing, unreadable or invalid, or rcl refused the
+            arguments.
+    """
+    argv = list(sys.argv if args is None else args)
+    for path in params_files(argv):
+        check_params_file(path)
+    try:
+        rclpy.init(args=None if args is None else argv, context=context)
+    except rclpy_implementation.RCLError as err:
+        raise NodeError(_rcl_init_failure(str(err))) from err
+
+
+def params_files(argv: Sequence[str]) -> Iterator[str]:
+    """The paths given with --params-file inside the --ros-args sections of `argv`."""
+    in_ros_args = False
+    tokens = iter(argv)
+    for token in tokens:
+        if token == '--ros-args':
+            in_ros_args = True
+        elif not in_ros_args:
+            continue
+        elif token == '--':
+            in_ros_args = False
+        elif token == '--params-file':
+            path = next(tokens, None)
+            if path is not None:
+                yield path
+        elif token in _ROS_ARGS_WITH_VALUE:
+            next(tokens, None)
+
+
+def check_params_file(path: str) -> None:
+    """Raise NodeError when the params file at `path` cannot be read as YAML.
+
+    rcl checks the layout (ros__parameters, one type per list) itself; this catches what it
+    reports least clearly: a missing file, a directory, and YAML syntax errors with their line.
+    """
+    file = Path(path)
+    where = '(given with --params-file)'
+    if not file.is_absolute():
+        where = f'(given with --params-file, relative to {os.getcwd()})'
+    if not file.exists():
+        raise NodeError(
+            f'params file {path} does not exist {where}; check the path, or start from the '
+            'shipped config/pixio.yaml'
+        )
+    if file.is_dir():
+        raise NodeError(f'params file {path} is a directory {where}; name a YAML file in it')
+    try:
+        text = file.read_text(encoding='utf-8')
+    except (OSError, UnicodeDecodeError) as err:
+        raise NodeError(
+            f'cannot read params file {path}: {err}; check its permissions and that it is a '
+            'UTF-8 YAML file'
+        ) from err
+    try:
+        yaml.safe_load(text)
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark
+        at = f' at line {mark.line + 1}, column {mark.column + 1}' if mark is not None else ''
+        problem = err.problem or err.context or 'invalid syntax'
+        raise NodeError(
+            f'params file {path} is not valid YAML: {problem}{at}; fix the syntax there '
+            f'({PARAMS_FILE_LAYOUT})'
+        ) from err
+    except yaml.YAMLError as err:
+        raise NodeError(
+            f'params file {path} is not valid YAML: {err}; fix the syntax ({PARAMS_FILE_LAYOUT})'
+        ) from err
+
+
+def _rcl_init_failure(message: str) -> str:
+    """One line for an rcl initialisation error, naming the params file when rcl names one."""
+    found = _RCL_PARAMS_FILE_ERROR.search(message)
+    if found is not None:
+        return (
+            f'params file {found["path"]} was refused by ROS: {found["why"]}; fix it there '
+            f'({PARAMS_FILE_LAYOUT})'
+        )
+    detail = _RCL_SOURCE_LOCATION.sub('', message.strip())
+    return f'ROS could not start: {detail}; check the arguments after --ros-args'
