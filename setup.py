@@ -32,17 +32,27 @@ setup(
     extras_require={
         # ROS 2 Jazzy from PyPI wheels, for machines without a ROS installation.
         'ros': [
+            # package.xml's ROS exec_depends, less launch / launch_ros (no wheels exist).
             'ros-jazzy-rclpy',
+            'ros-jazzy-rcl-interfaces',
+            'ros-jazzy-builtin-interfaces',
             'ros-jazzy-sensor-msgs',
             'ros-jazzy-std-msgs',
             'ros-jazzy-diagnostic-msgs',
+            'ros-jazzy-rosgraph-msgs',
             'ros-jazzy-rmw-fastrtps-cpp',
-            'ros-jazzy-rcl-lifecycle',
-            'ros-jazzy-lifecycle-msgs',
             'ros-jazzy-ament-index-python',
         ],
         'eval': ['open3d-cpu'],
-        'test': ['pytest', 'pytest-timeout', 'ruff', 'mypy', 'types-pyyaml', 'cv-bridge'],
+        'test': [
+            'pytest',
+            'pytest-timeout',
+            'ruff',
+            'mypy',
+            'types-pyyaml',
+            'hypothesis',
+            'cv-bridge',
+        ],
         # transformers is only the reference implementation the tests compare against.
         'reference': ['transformers'],
     },

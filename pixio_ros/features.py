@@ -47,7 +47,8 @@ class FeatureGrid:
     @property
     def shape(self) -> tuple[int, int, int]:
         """(h, w, C)."""
-        return self.features.shape  # type: ignore[return-value]
+        height, width, channels = self.features.shape
+        return int(height), int(width), int(channels)
 
     def as_torch(self, device: str = 'cpu') -> Any:
         """(1, C, h, w) float32 torch tensor, the layout convolutional policy heads expect."""

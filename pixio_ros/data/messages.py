@@ -32,8 +32,10 @@ from pixio_ros.wire import (
 NS_PER_S: Final = 1_000_000_000
 JPEG_FORMAT: Final = 'rgb8; jpeg compressed bgr8'  # what image_transport's compressed plugin writes
 IMAGE_CHANNELS: Final = {'rgb8': 3, 'bgr8': 3, 'mono8': 1, '16UC1': 1, '32FC1': 1}
-IMAGE_DTYPES: Final = {'rgb8': np.uint8, 'bgr8': np.uint8, 'mono8': np.uint8,
-                       '16UC1': np.dtype('<u2'), '32FC1': np.dtype('<f4')}
+IMAGE_DTYPES: Final[dict[str, np.dtype]] = {
+    'rgb8': np.dtype(np.uint8), 'bgr8': np.dtype(np.uint8), 'mono8': np.dtype(np.uint8),
+    '16UC1': np.dtype('<u2'), '32FC1': np.dtype('<f4'),
+}
 
 
 @functools.cache
@@ -68,7 +70,7 @@ def stamp_ns(msg_header: Any) -> int:
 
 def image_message(array: np.ndarray, encoding: str, stamp: int, frame_id: str) -> Any:
     """sensor_msgs/Image from an (H, W[, C]) array; rgb8/bgr8/mono8 uint8, 16UC1, 32FC1."""
-    dtype = np.dtype(IMAGE_DTYPES[encoding])
+    dtype = IMAGE_DTYPES[encoding]
     data = np.ascontiguousarray(array, dtype=dtype)
     height, width = data.shape[:2]
     step = width * IMAGE_CHANNELS[encoding] * dtype.itemsize

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import ModuleType
 from typing import Final
 
 import cv2
@@ -20,7 +21,7 @@ PANEL_CAPTION_PX: Final = 22
 PANEL_FONT_SCALE: Final = 0.45
 
 
-def _pyplot():
+def _pyplot() -> ModuleType:
     import matplotlib
 
     matplotlib.use('Agg')  # files only; never needs a display

@@ -9,6 +9,8 @@ trained there map onto these by dropping their ``head.`` prefix.
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import torch
 import torch.nn.functional as F  # noqa: N812 (the conventional alias)
 from torch import Tensor, nn
@@ -35,6 +37,15 @@ def tokens_to_map(patch_tokens: Tensor, class_tokens: Tensor, grid_h: int, grid_
 def metric_depth(logits: Tensor, max_depth: float, min_depth: float) -> Tensor:
     """Depth logits -> metres in [min_depth, max_depth]: sigmoid * max_depth, floored."""
     return (torch.sigmoid(logits) * max_depth).clamp(min=min_depth)
+
+
+class HeadSpec(Protocol):
+    """What `PixioNet` reads from any head (the heads below all have these attributes)."""
+
+    kind: str
+    in_channels: int
+    block_indices: list[int]
+    max_depth: float | None
 
 
 class ResidualConvUnit(nn.Module):
@@ -68,6 +79,34 @@ class FeatureFusionBlock(nn.Module):
         path = self.resConfUnit2(path)
         path = F.interpolate(path, size=size, mode='bilinear', align_corners=True)
         return self.out_conv(path)
+
+
+class DPTScratch(nn.Module):
+    """The fusion half of DPT: per-stage 3x3 convs, four fusion blocks, the output conv.
+
+    A class of its own (not attributes set on a bare Module) so every stage is typed; the
+    attribute names are the paper's state-dict names.
+    """
+
+    def __init__(self, out_channels: tuple[int, int, int, int], features: int, num_outputs: int):
+        super().__init__()
+
+        def rn(channels: int) -> nn.Conv2d:
+            return nn.Conv2d(channels, features, kernel_size=3, padding=1, bias=False)
+
+        self.layer1_rn = rn(out_channels[0])
+        self.layer2_rn = rn(out_channels[1])
+        self.layer3_rn = rn(out_channels[2])
+        self.layer4_rn = rn(out_channels[3])
+        self.refinenet1 = FeatureFusionBlock(features)
+        self.refinenet2 = FeatureFusionBlock(features)
+        self.refinenet3 = FeatureFusionBlock(features)
+        self.refinenet4 = FeatureFusionBlock(features)
+        self.output_conv = nn.Sequential(
+            nn.Conv2d(features, features, kernel_size=3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(features, num_outputs, kernel_size=1),
+        )
 
 
 class DPTHead(nn.Module):
@@ -114,17 +153,7 @@ class DPTHead(nn.Module):
                 nn.Conv2d(out_channels[3], out_channels[3], kernel_size=3, stride=2, padding=1),
             ]
         )
-        self.scratch = nn.Module()
-        for stage, channels in enumerate(out_channels, start=1):
-            conv = nn.Conv2d(channels, features, kernel_size=3, padding=1, bias=False)
-            setattr(self.scratch, f'layer{stage}_rn', conv)
-        for stage in range(1, len(out_channels) + 1):
-            setattr(self.scratch, f'refinenet{stage}', FeatureFusionBlock(features))
-        self.scratch.output_conv = nn.Sequential(
-            nn.Conv2d(features, features, kernel_size=3, padding=1),
-            nn.ReLU(),
-            nn.Conv2d(features, num_outputs, kernel_size=1),
-        )
+        self.scratch = DPTScratch(out_channels, features, num_outputs)
 
     def trunk(self, maps: list[Tensor]) -> Tensor:
         """Four (B, 2D, h, w) maps -> raw output (B, num_outputs, 8h, 8w)."""
@@ -221,7 +250,7 @@ class NoHead(nn.Module):
 
     kind = 'none'
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__()
         self.in_channels = 0
         self.block_indices: list[int] = []

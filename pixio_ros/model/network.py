@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 from torch import Tensor, nn
 
@@ -10,6 +12,7 @@ from pixio_ros.model.errors import ModelError
 from pixio_ros.model.heads import (
     DEFAULT_MAX_DEPTH_M,
     DPTDepthHead,
+    HeadSpec,
     LinearDepthHead,
     NoHead,
     PointMapHead,
@@ -42,6 +45,11 @@ class PixioNet(nn.Module):
         head: A head from `pixio_ros.model.heads` (`NoHead` for features only).
     """
 
+    # For mypy (nn.Module's __getattr__ types buffers as Tensor | Module); TorchScript reads the
+    # evaluated __annotations__ below instead.
+    mean: Tensor
+    std: Tensor
+
     # Python-side conveniences; TorchScript need not compile them.
     __jit_unused_properties__ = ['output_keys', 'max_depth']
     # Evaluated types for TorchScript, which cannot infer the element type of an empty list
@@ -50,25 +58,26 @@ class PixioNet(nn.Module):
 
     def __init__(self, encoder: PixioEncoder, head: nn.Module):
         super().__init__()
+        spec = cast(HeadSpec, head)
         depth = encoder.depth
-        for index in head.block_indices:
+        for index in spec.block_indices:
             if not 0 <= index < depth:
                 raise ModelError(
                     f'head {type(head).__name__} reads block {index}, but the encoder has only '
                     f'{depth} blocks; build the head for size {encoder.size_name!r}.'
                 )
         expected = 2 * encoder.embed_dim
-        if head.in_channels not in (0, expected):
+        if spec.in_channels not in (0, expected):
             raise ModelError(
-                f'head {type(head).__name__} takes {head.in_channels} channels, but a '
+                f'head {type(head).__name__} takes {spec.in_channels} channels, but a '
                 f'{encoder.size_name} encoder gives {expected}; build the head for that size.'
             )
         self.encoder = encoder
         self.head = head
-        self.head_kind: str = head.kind
+        self.head_kind: str = spec.kind
         self.uint8_max = UINT8_MAX
-        self.requested_blocks = sorted(set(head.block_indices) | {depth - 1})
-        self.head_positions = [self.requested_blocks.index(i) for i in head.block_indices]
+        self.requested_blocks = sorted(set(spec.block_indices) | {depth - 1})
+        self.head_positions = [self.requested_blocks.index(i) for i in spec.block_indices]
         self.register_buffer('mean', torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer('std', torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
 

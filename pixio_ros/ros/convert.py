@@ -18,7 +18,7 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2, Poi
 from std_msgs.msg import Header, String
 
 from pixio_ros.runtime.camera import PinholeCamera
-from pixio_ros.runtime.image_codec import decode_compressed_rgb, decode_rgb
+from pixio_ros.runtime.image_codec import DEFAULT_MAX_PIXELS, decode_compressed_rgb, decode_rgb
 from pixio_ros.runtime.products import FrameProducts
 from pixio_ros.wire import (
     EncodedCloud,
@@ -60,7 +60,7 @@ def _payload(values: np.ndarray) -> array.array:
     payload = array.array('B')
     contiguous = np.ascontiguousarray(values)
     if contiguous.size:
-        payload.frombytes(memoryview(contiguous.reshape(-1)).cast('B'))
+        payload.frombytes(contiguous.reshape(-1).view(np.uint8).data)
     return payload
 
 
@@ -87,9 +87,9 @@ def image_to_rgb(msg: Image) -> np.ndarray:
     )
 
 
-def compressed_to_rgb(msg: CompressedImage) -> np.ndarray:
-    """(H, W, 3) uint8 RGB of a JPEG / PNG sensor_msgs/CompressedImage."""
-    return decode_compressed_rgb(msg.format, msg.data)
+def compressed_to_rgb(msg: CompressedImage, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """(H, W, 3) uint8 RGB of a JPEG / PNG sensor_msgs/CompressedImage (size checked first)."""
+    return decode_compressed_rgb(msg.format, msg.data, max_pixels=max_pixels)
 
 
 def image_msg(encoded: EncodedImage, header: Header) -> Image:

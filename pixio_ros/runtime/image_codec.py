@@ -94,6 +94,7 @@ def _pixel_rows(
             f'{encoding} image {width}x{height} (step {step}) needs {needed} bytes of data, '
             f'got {buffer.size}; the message is truncated or its size fields are wrong'
         )
+    rows: np.ndarray
     if buffer.size >= step * height:
         rows = buffer[: step * height].reshape(height, step)
     else:  # the last row may omit its padding
