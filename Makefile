@@ -2,7 +2,8 @@
 #
 # setup: Debian packages (if missing), .venv, a NON-editable install of the package with every
 # extra (editable installs skip data_files, which ament's share directory needs), and
-# .venv/pixio_env.sh, sourced by the targets below.
+# .venv/pixio_env.sh, sourced by the targets below. pip ignores setup.cfg's install_scripts, so the
+# executables that `ros2 run` and launch_ros look for in <prefix>/lib/pixio_ros are linked there.
 
 PYTHON ?= python3
 VENV := .venv
@@ -10,13 +11,17 @@ BIN := $(VENV)/bin
 ENV_FILE := $(VENV)/pixio_env.sh
 DEPS_STAMP := $(VENV)/.deps-installed
 PKG_STAMP := $(VENV)/.package-installed
+# Console scripts (setup.py) that ros2 run / launch_ros start from $(LIBEXEC), as colcon installs them.
+LIBEXEC := $(VENV)/lib/pixio_ros
+LIBEXEC_SCRIPTS := pixio_node
+LIBEXEC_STAMP := $(VENV)/.libexec-linked
 APT_PACKAGES := libusb-1.0-0
 EXTRAS := ros,eval,test,reference
 SOURCES := $(shell find pixio_ros launch config resource -type f -not -name '*.pyc') setup.py setup.cfg package.xml
 
 .PHONY: setup test lint demo clean
 
-setup: $(PKG_STAMP) $(ENV_FILE)
+setup: $(PKG_STAMP) $(LIBEXEC_STAMP) $(ENV_FILE)
 
 $(DEPS_STAMP): constraints.txt setup.py
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -39,6 +44,15 @@ $(PKG_STAMP): $(DEPS_STAMP) $(SOURCES)
 	rm -rf build pixio_ros.egg-info
 	touch $@
 
+# Relative links, so the venv's own entry points (and their interpreter) are what runs.
+$(LIBEXEC_STAMP): $(PKG_STAMP) Makefile
+	mkdir -p $(LIBEXEC)
+	for script in $(LIBEXEC_SCRIPTS); do \
+	  test -x $(BIN)/$$script || { echo "$(BIN)/$$script missing: is it in setup.py's console_scripts?" >&2; exit 1; }; \
+	  ln -sfn ../../bin/$$script $(LIBEXEC)/$$script; \
+	done
+	touch $@
+
 $(ENV_FILE): Makefile | $(DEPS_STAMP)
 	@echo '# Written by `make setup`. Source it to use pixio_ros from this checkout.' > $@
 	@echo 'export AMENT_PREFIX_PATH="$(abspath $(VENV))$${AMENT_PREFIX_PATH:+:$$AMENT_PREFIX_PATH}"' >> $@
@@ -50,11 +64,14 @@ $(ENV_FILE): Makefile | $(DEPS_STAMP)
 	@echo 'unset _pixio_profile' >> $@
 	@echo 'export RMW_IMPLEMENTATION="$${RMW_IMPLEMENTATION:-rmw_fastrtps_cpp}"' >> $@
 
+# Lint, format and type checks (config in pyproject.toml); `make test` runs them first.
 lint: setup
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
-test: setup
-	. $(ENV_FILE) && $(BIN)/ruff check . && $(BIN)/pytest
+test: lint
+	. $(ENV_FILE) && $(BIN)/pytest
 
 demo: setup
 	. $(ENV_FILE) && $(BIN)/pixio-ros demo

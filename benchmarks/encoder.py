@@ -16,8 +16,9 @@ from collections.abc import Callable
 
 import torch
 
+from pixio_ros.commands.args import HXW_HELP, parse_hxw
 from pixio_ros.model import PixioEncoder, get_size, hf_to_pixio_state_dict
-from pixio_ros.model.artifact import quiet_torchscript
+from pixio_ros.model.artifact_format import quiet_torchscript
 from pixio_ros.model.sizes import MLP_RATIO, NUM_CLASS_TOKENS, PATCH_SIZE
 
 MATMUL_SIDE = 2048
@@ -71,12 +72,12 @@ def encoder_gflop(dim: int, depth: int, height: int, width: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--size', default='vitb16')
-    parser.add_argument('--input-size', default='256x256')
+    parser.add_argument('--input-size', type=parse_hxw, default=(256, 256), help=HXW_HELP)
     parser.add_argument('--runs', type=int, default=7)
     parser.add_argument('--threads', type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    height, width = (int(side) for side in args.input_size.split('x'))
+    height, width = args.input_size
     size = get_size(args.size)
 
     from transformers import PixioConfig, PixioModel
@@ -119,13 +120,17 @@ def main() -> None:
     print('              median ms  GFLOP/s  of peak   (best run: ms, of peak)')
     for name in ('ours', 'transformers', 'torchscript'):
         rate, best_rate = gflop / medians[name], gflop / minima[name]
-        print(f'{name:13s} {medians[name] * 1e3:9.1f} {rate:8.1f} {rate / peak:8.2f}   '
-              f'({minima[name] * 1e3:.1f} ms, {best_rate / peak:.2f})')  # fmt: skip
+        print(
+            f'{name:13s} {medians[name] * 1e3:9.1f} {rate:8.1f} {rate / peak:8.2f}   '
+            f'({minima[name] * 1e3:.1f} ms, {best_rate / peak:.2f})'
+        )
     for label, figures in (('median', medians), ('best run', minima)):
         versus_reference = figures['transformers'] / figures['ours']
         versus_eager = figures['ours'] / figures['torchscript']
-        print(f'{label:8s} speed ours / transformers: {versus_reference:5.2f}x   '
-              f'torchscript / eager: {versus_eager:5.2f}x')  # fmt: skip
+        print(
+            f'{label:8s} speed ours / transformers: {versus_reference:5.2f}x   '
+            f'torchscript / eager: {versus_eager:5.2f}x'
+        )
     print(f'max |ours - transformers|:    {diff:.2e}  (last_hidden_state)')
 
 

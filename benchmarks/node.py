@@ -257,8 +257,11 @@ def main() -> int:
     parser.add_argument('--artifact', type=Path, help='artifact to use (default: export one)')
     parser.add_argument('--seconds', type=float, default=6.0, help='camera seconds per round')
     parser.add_argument('--rounds', type=int, default=5, help='alternating rounds')
-    parser.add_argument('--outputs', default=','.join(OUTPUTS),
-                        help='comma-separated outputs to subscribe to; depth first (default all)')
+    parser.add_argument(
+        '--outputs',
+        default=','.join(OUTPUTS),
+        help='comma-separated outputs to subscribe to; depth first (default all)',
+    )
     args = parser.parse_args()
     outputs = tuple(args.outputs.split(','))
     if outputs[0] != 'depth' or not set(outputs) <= set(OUTPUTS):
@@ -314,7 +317,7 @@ def main() -> int:
     inference_p50 = float(np.median(latencies))
     third = max(1, len(ages) // 3)
     print(
-        f'artifact: {Path(artifact).name} ({engine.metadata.get("size")}, input '
+        f'artifact: {Path(artifact).name} ({engine.metadata.size}, input '
         f'{engine.input_size[0]}x{engine.input_size[1]}); camera {WIDTH}x{HEIGHT} rgb8 at '
         f'{CAMERA_HZ:.0f} Hz; outputs {", ".join(outputs)}; {args.rounds} rounds'
     )

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import torch
 
+from pixio_ros.commands.args import HXW_HELP, parse_hxw
 from pixio_ros.data import SampleBagSpec, render_frame
 from pixio_ros.model import PixioEncoder, get_size
 from pixio_ros.training import RGBDSample, TrainConfig
@@ -41,19 +42,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--size', default='vitb16')
     parser.add_argument('--head', default='depth', choices=('depth', 'points', 'linear'))
-    parser.add_argument('--input-size', default='256x256')
+    parser.add_argument('--input-size', type=parse_hxw, default=(256, 256), help=HXW_HELP)
     parser.add_argument('--batch', type=int, default=2)
     parser.add_argument('--steps', type=int, default=4)
     parser.add_argument('--frames', type=int, default=8)
     parser.add_argument('--threads', type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    height, width = (int(side) for side in args.input_size.split('x'))
+    height, width = args.input_size
     spec = SampleBagSpec(frames=args.frames, height=FRAME_SIZE[0], width=FRAME_SIZE[1])
     samples = []
     for index in range(args.frames):
-        rgb, depth, k = render_frame(spec, index)
-        samples.append(RGBDSample(rgb, depth.astype('float32'), k, 'synthetic', index))
+        rgb, depth, camera = render_frame(spec, index)
+        samples.append(RGBDSample(rgb, depth.astype('float32'), camera, 'synthetic', index))
     with tempfile.TemporaryDirectory() as scratch:
         encoder_path = Path(scratch) / 'encoder.pth'
         torch.manual_seed(0)
@@ -80,8 +81,10 @@ def main() -> None:
     )
     print(f'step without cache: {plain_s * 1e3:9.1f} ms  {args.batch / plain_s:7.2f} examples/s')
     print(f'step with cache:    {cached_s * 1e3:9.1f} ms  {args.batch / cached_s:7.2f} examples/s')
-    print(f'speed-up from --cache-features: {plain_s / cached_s:.2f}x '
-          f'(building the cache of {args.frames} frames took {cache_seconds:.1f} s)')  # fmt: skip
+    print(
+        f'speed-up from --cache-features: {plain_s / cached_s:.2f}x '
+        f'(building the cache of {args.frames} frames took {cache_seconds:.1f} s)'
+    )
 
 
 if __name__ == '__main__':

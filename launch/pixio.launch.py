@@ -14,6 +14,8 @@ from launch.actions import DeclareLaunchArgument, OpaqueFunction, SetEnvironment
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
+from pixio_ros.ros.launch_arguments import parse_bool_argument
+
 PACKAGE = 'pixio_ros'
 PROFILE_VARIABLES = ('FASTRTPS_DEFAULT_PROFILES_FILE', 'FASTDDS_DEFAULT_PROFILES_FILE')
 
@@ -22,9 +24,10 @@ def _node(context, *args, **kwargs):
     """The node, its parameters and remappings, resolved from the launch arguments."""
     camera = LaunchConfiguration('camera').perform(context).rstrip('/')
     overrides = {}
-    compressed = LaunchConfiguration('compressed').perform(context).lower()
-    if compressed:
-        overrides['compressed_input'] = compressed in ('true', '1')
+    compressed_text = LaunchConfiguration('compressed').perform(context)
+    compressed = parse_bool_argument('compressed', compressed_text)
+    if compressed is not None:
+        overrides['compressed_input'] = compressed
     model = LaunchConfiguration('model').perform(context)
     if model:
         overrides['model_path'] = model
@@ -60,23 +63,40 @@ def generate_launch_description():
         for name in PROFILE_VARIABLES
         if not os.environ.get(name)
     ]
-    return LaunchDescription([
-        DeclareLaunchArgument('model', default_value='',
-                              description='artifact from `pixio-ros export` (overrides '
-                              'model_path in params_file)'),
-        DeclareLaunchArgument('params_file',
-                              default_value=os.path.join(share, 'config', 'pixio.yaml'),
-                              description='node parameters (YAML)'),
-        DeclareLaunchArgument('namespace', default_value='',
-                              description='namespace of the node and its outputs'),
-        DeclareLaunchArgument('camera', default_value='/camera',
-                              description='camera prefix: subscribes <camera>/image_raw '
-                              '(or .../compressed) and <camera>/camera_info'),
-        DeclareLaunchArgument('compressed', default_value='',
-                              description="true: subscribe to the compressed (JPEG/PNG) image "
-                              "('' = params_file)"),
-        DeclareLaunchArgument('device', default_value='',
-                              description="auto, cpu, cuda or cuda:N ('' = params_file)"),
-        *profile_actions,
-        OpaqueFunction(function=_node),
-    ])
+    return LaunchDescription(
+        [
+            DeclareLaunchArgument(
+                'model',
+                default_value='',
+                description='artifact from `pixio-ros export` (overrides '
+                'model_path in params_file)',
+            ),
+            DeclareLaunchArgument(
+                'params_file',
+                default_value=os.path.join(share, 'config', 'pixio.yaml'),
+                description='node parameters (YAML)',
+            ),
+            DeclareLaunchArgument(
+                'namespace', default_value='', description='namespace of the node and its outputs'
+            ),
+            DeclareLaunchArgument(
+                'camera',
+                default_value='/camera',
+                description='camera prefix: subscribes <camera>/image_raw '
+                '(or .../compressed) and <camera>/camera_info',
+            ),
+            DeclareLaunchArgument(
+                'compressed',
+                default_value='',
+                description='true/false (also 1/0, yes/no): subscribe to the '
+                "compressed (JPEG/PNG) image ('' = params_file)",
+            ),
+            DeclareLaunchArgument(
+                'device',
+                default_value='',
+                description="auto, cpu, cuda or cuda:N ('' = params_file)",
+            ),
+            *profile_actions,
+            OpaqueFunction(function=_node),
+        ]
+    )

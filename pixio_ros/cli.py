@@ -11,8 +11,8 @@ from pixio_ros import __version__
 from pixio_ros.errors import PixioRosError
 
 # Subcommand name -> module in pixio_ros.commands. Each module defines HELP (one line),
-# add_arguments(parser) and run(args) -> int, and imports heavy libraries (torch, rclpy) inside
-# run() only, so `pixio-ros --help` stays fast.
+# add_arguments(parser) and run(args) -> int, and imports the library (torch; rclpy through
+# pixio_ros.ros, never directly) inside run() only, so `pixio-ros --help` stays fast.
 COMMANDS: dict[str, str] = {
     'demo': 'demo',
     'export': 'export',

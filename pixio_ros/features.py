@@ -25,7 +25,6 @@ __all__ = [
 ]
 
 
-
 class FeatureDecodeError(PixioRosError):
     """A PointCloud2 that is not a pixio feature or embedding cloud."""
 

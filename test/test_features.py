@@ -61,8 +61,9 @@ def test_as_torch_is_channels_first(grid):
 
 def test_embedding_round_trip():
     embedding = np.linspace(-1, 1, 48, dtype=np.float32)
-    np.testing.assert_array_equal(decode_embedding(embedding_cloud_msg(embedding, Header())),
-                                  embedding)
+    np.testing.assert_array_equal(
+        decode_embedding(embedding_cloud_msg(embedding, Header())), embedding
+    )
 
 
 def test_other_clouds_are_refused(grid):

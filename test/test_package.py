@@ -1,8 +1,9 @@
-"""The installed package: ament index, share directory contents, consistent versions."""
+"""The installed package: ament index, share and libexec contents, versions, declared deps."""
 
 from __future__ import annotations
 
 import ast
+import os
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -50,3 +51,98 @@ def test_cli_help_lists_subcommands():
     )
     assert 'usage: pixio-ros' in result.stdout
     assert 'demo' in result.stdout
+
+
+# --- ROS executables where ros2 run and launch_ros look: <prefix>/lib/<package>/ ---------------
+
+LAUNCH_FILE = REPO_ROOT / 'launch' / 'pixio.launch.py'
+
+
+def launched_executables() -> list[str]:
+    """The `executable=` of every launch_ros Node in the launch file."""
+    tree = ast.parse(LAUNCH_FILE.read_text(), filename=str(LAUNCH_FILE))
+    return sorted(
+        {
+            keyword.value.value
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Call) and getattr(node.func, 'id', None) == 'Node'
+            for keyword in node.keywords
+            if keyword.arg == 'executable' and isinstance(keyword.value, ast.Constant)
+        }
+    )
+
+
+@pytest.mark.parametrize('executable', launched_executables())
+def test_ament_index_finds_the_executable_where_launch_ros_looks(executable):
+    from ament_index_python.packages import get_package_prefix
+
+    libexec = Path(get_package_prefix('pixio_ros')) / 'lib' / 'pixio_ros'
+    path = libexec / executable
+    assert path.is_file(), f'{path} missing: `make setup` links console scripts into {libexec}'
+    assert os.access(path, os.X_OK), f'{path} is not executable'
+
+
+def test_libexec_pixio_node_starts_and_exits_with_one_line_for_a_missing_model(tmp_path):
+    from ament_index_python.packages import get_package_prefix
+
+    node = Path(get_package_prefix('pixio_ros')) / 'lib' / 'pixio_ros' / 'pixio_node'
+    missing = tmp_path / 'no_such_model.ts'
+    result = subprocess.run(
+        [str(node), '--ros-args', '-p', f'model_path:={missing}'],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    output = (result.stdout + result.stderr).strip().splitlines()
+    assert result.returncode != 0
+    assert len(output) == 1 and str(missing) in output[0], output
+
+
+# --- package.xml declares the ROS packages the code imports, and nothing else ------------------
+
+# Exec dependencies that no module imports: the middleware RMW_IMPLEMENTATION and our Fast DDS
+# profiles select at run time.
+RUNTIME_ONLY_ROS_DEPENDENCIES = frozenset({'rmw_fastrtps_cpp'})
+# ROS packages without wheels here, so missing from the venv's ament index.
+ROS_PACKAGES_WITHOUT_WHEELS = frozenset({'launch', 'launch_ros'})
+
+
+def ros_exec_depends() -> set[str]:
+    """package.xml's exec_depends that are ROS packages (rosdep's python3-* keys left out)."""
+    root = ET.parse(REPO_ROOT / 'package.xml').getroot()
+    return {
+        element.text.strip()
+        for element in root.findall('exec_depend')
+        if element.text and not element.text.startswith('python3-')
+    }
+
+
+def imported_ros_packages() -> set[str]:
+    """Top-level imports of pixio_ros/ and launch/ that name a ROS package."""
+    from ament_index_python.packages import get_packages_with_prefixes
+
+    known = set(get_packages_with_prefixes()) | ROS_PACKAGES_WITHOUT_WHEELS
+    imported = set()
+    for path in [*(REPO_ROOT / 'pixio_ros').rglob('*.py'), *(REPO_ROOT / 'launch').glob('*.py')]:
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if isinstance(node, ast.Import):
+                imported |= {alias.name.split('.')[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                imported.add(node.module.split('.')[0])
+    return (imported & known) - {'pixio_ros'}
+
+
+def test_package_xml_declares_exactly_the_ros_packages_the_code_imports():
+    declared = ros_exec_depends()
+    imported = imported_ros_packages()
+    assert imported <= declared, f'imported but not in package.xml: {sorted(imported - declared)}'
+    unused = declared - imported - RUNTIME_ONLY_ROS_DEPENDENCIES
+    assert not unused, f'declared in package.xml but never imported: {sorted(unused)}'
+
+
+def test_setup_py_ros_extra_installs_each_declared_ros_package():
+    setup_source = (REPO_ROOT / 'setup.py').read_text()
+    for package in sorted(ros_exec_depends() - ROS_PACKAGES_WITHOUT_WHEELS):
+        wheel = f'ros-jazzy-{package.replace("_", "-")}'
+        assert f"'{wheel}'" in setup_source, f'{wheel} missing from setup.py extras_require["ros"]'

@@ -6,6 +6,8 @@ import argparse
 import time
 from pathlib import Path
 
+from pixio_ros.commands.args import HXW_HELP, parse_hxw
+
 HELP = 'Measure Engine.infer latency (p50/p95) and throughput of an artifact on this machine.'
 DEFAULT_RUNS = 20
 MS_PER_S = 1000.0
@@ -13,29 +15,24 @@ MEDIAN = 50
 P95 = 95
 
 
-def _size(text: str) -> tuple[int, int]:
-    """'480x640' -> (480, 640)."""
-    try:
-        height, width = (int(part) for part in text.lower().split('x'))
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(
-            f'size {text!r} is not HEIGHTxWIDTH, e.g. 480x640'
-        ) from err
-    if height <= 0 or width <= 0:
-        raise argparse.ArgumentTypeError(f'size {text!r} must be positive')
-    return height, width
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the artifact and measurement options."""
     parser.add_argument('artifact', type=Path, help='file written by `pixio-ros export`')
     parser.add_argument('--device', default='auto', help='auto (default), cpu, cuda or cuda:N')
     parser.add_argument('--precision', default='fp32', choices=('fp32', 'fp16', 'bf16'))
-    parser.add_argument('--size', type=_size, default=None,
-                        help='camera image HEIGHTxWIDTH fed to the engine (default: the '
-                        "artifact's input size); outputs are resized back to it")
-    parser.add_argument('--runs', type=int, default=DEFAULT_RUNS,
-                        help=f'timed runs after warm-up (default {DEFAULT_RUNS})')
+    parser.add_argument(
+        '--size',
+        type=parse_hxw,
+        default=None,
+        help=f'camera image size fed to the engine: {HXW_HELP} (default: the '
+        "artifact's input size); outputs are resized back to it",
+    )
+    parser.add_argument(
+        '--runs',
+        type=int,
+        default=DEFAULT_RUNS,
+        help=f'timed runs after warm-up (default {DEFAULT_RUNS})',
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -60,10 +57,12 @@ def run(args: argparse.Namespace) -> int:
         latencies.append(prediction.inference_ms)
     elapsed = time.perf_counter() - started
     p50, p95 = np.percentile(latencies, [MEDIAN, P95])
-    print(f'{args.artifact.name}: {engine.metadata.get("size", "?")} '
-          f'{engine.metadata.get("head_kind", "?")} head, input '
-          f'{engine.input_size[0]}x{engine.input_size[1]}, image {size[0]}x{size[1]}, '
-          f'{engine.device} {engine.precision}')
+    print(
+        f'{args.artifact.name}: {engine.metadata.size} '
+        f'{engine.metadata.head_kind} head, input '
+        f'{engine.input_size[0]}x{engine.input_size[1]}, image {size[0]}x{size[1]}, '
+        f'{engine.device} {engine.precision}'
+    )
     print(f'  latency p50 {p50:.1f} ms  p95 {p95:.1f} ms  ({args.runs} runs)')
     print(f'  throughput {args.runs / elapsed:.2f} frames/s')
     return 0

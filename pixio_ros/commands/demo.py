@@ -1,8 +1,10 @@
 """`pixio-ros demo`: the README's first command (sample bag -> node -> outputs -> report).
 
 Makes (or reuses from a cache) the synthetic RGB-D bag and a random-init artifact, starts
-`pixio_node` as its own process, plays the bag into it over DDS, records what comes back, and
-prints what happened. Every participant is on this host, so DDS uses the loopback-only profile.
+`pixio_node` as its own process (on sim time), plays the bag into it over DDS with the bag's
+/clock, records what comes back, and prints what happened; the ROS work is done by
+pixio_ros.ros.player, .recorder and .node_process. Every participant is on this host, so DDS uses
+the loopback-only profile.
 """
 
 from __future__ import annotations
@@ -11,8 +13,6 @@ import argparse
 import json
 import os
 import random
-import signal
-import subprocess
 import sys
 import threading
 import time
@@ -54,9 +54,9 @@ OUTPUT_TOPICS: Final = {
 MODEL_INFO_TOPIC: Final = f'{NODE_NAMESPACE}/model_info'
 DIAGNOSTICS_TOPIC: Final = '/diagnostics'
 NODE_READY_TIMEOUT_S: Final = 180.0
+DISCOVERY_TIMEOUT_S: Final = 30.0
 SETTLE_S: Final = 2.0
 DRAIN_TIMEOUT_S: Final = 60.0
-NODE_STOP_TIMEOUT_S: Final = 10.0
 LOOPBACK_PROFILE: Final = 'fastdds_shm_localhost.xml'
 DEFAULT_RATE: Final = 0.5
 # TorchScript specialises its graph over the first calls; warm up past them before playback.
@@ -66,15 +66,24 @@ NODE_WARMUP_RUNS: Final = 3
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the demo's options."""
     parser.add_argument('--model', type=Path, help='artifact to run instead of a random-init one')
-    parser.add_argument('--tiny', action='store_true',
-                        help='tiny random model and a small bag (seconds; for CI)')
-    parser.add_argument('--cache-dir', type=Path,
-                        default=Path(os.environ.get('XDG_CACHE_HOME', Path.home() / '.cache'))
-                        / 'pixio_ros', help='where the sample bag and artifact are kept')
-    parser.add_argument('--out', type=Path,
-                        help='result directory (default: CACHE/demo/run-<time>; never reused)')
-    parser.add_argument('--rate', type=float, default=DEFAULT_RATE,
-                        help=f'playback speed factor (default {DEFAULT_RATE}: a 15 Hz camera)')
+    parser.add_argument(
+        '--tiny', action='store_true', help='tiny random model and a small bag (seconds; for CI)'
+    )
+    parser.add_argument(
+        '--cache-dir',
+        type=Path,
+        default=Path(os.environ.get('XDG_CACHE_HOME', Path.home() / '.cache')) / 'pixio_ros',
+        help='where the sample bag and artifact are kept',
+    )
+    parser.add_argument(
+        '--out', type=Path, help='result directory (default: CACHE/demo/run-<time>; never reused)'
+    )
+    parser.add_argument(
+        '--rate',
+        type=float,
+        default=DEFAULT_RATE,
+        help=f'playback speed factor (default {DEFAULT_RATE}: a 15 Hz camera)',
+    )
     parser.add_argument('--device', default='cpu', help='node device (cpu, cuda, auto)')
     parser.add_argument('--force', action='store_true', help='replace an existing --out')
 
@@ -128,94 +137,10 @@ def _artifact(cache: Path, preset: DemoPreset) -> Path:
         with torch.random.fork_rng():
             torch.manual_seed(0)
             net = build_network(preset.model_size, 'depth')
-        export_artifact(net, path, input_size=preset.input_size, encoder_pretrained=False,
-                        head_trained=False)
+        export_artifact(
+            net, path, input_size=preset.input_size, encoder_pretrained=False, head_trained=False
+        )
     return path
-
-
-def _start_node(model: Path, device: str, color: str, info: str, log: Path) -> Any:
-    command = [
-        sys.executable, '-m', 'pixio_ros.ros.node', '--ros-args',
-        '-r', f'__ns:={NODE_NAMESPACE}', '-r', f'image:={color}', '-r', f'camera_info:={info}',
-        '-p', f'model_path:={model}', '-p', f'device:={device}',
-        '-p', f'warmup_runs:={NODE_WARMUP_RUNS}',
-    ]
-    handle = log.open('w')
-    return subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT)
-
-
-def _stop_node(process: Any) -> int:
-    if process.poll() is None:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(NODE_STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            process.terminate()
-            try:
-                process.wait(NODE_STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-    return int(process.returncode)
-
-
-class Recorder:
-    """Raw subscriptions to the node's outputs; keeps (topic, type, receive ns, bytes)."""
-
-    def __init__(self, node: Any) -> None:
-        from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
-
-        from pixio_ros.commands.play import message_class
-
-        self.node = node
-        self.messages: list[tuple[str, str, int, bytes]] = []
-        self.lock = threading.Lock()
-        self.model_info = threading.Event()
-        reliable = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
-        latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
-                             durability=DurabilityPolicy.TRANSIENT_LOCAL)
-        topics = {f'{NODE_NAMESPACE}/{name}': msgtype for name, msgtype in OUTPUT_TOPICS.items()}
-        topics[DIAGNOSTICS_TOPIC] = 'diagnostic_msgs/msg/DiagnosticArray'
-        self.subscriptions = {
-            topic: node.create_subscription(message_class(msgtype), topic,
-                                            self._keeper(topic, msgtype), reliable, raw=True)
-            for topic, msgtype in topics.items()
-        }
-        node.create_subscription(message_class('std_msgs/msg/String'), MODEL_INFO_TOPIC,
-                                 self._keeper(MODEL_INFO_TOPIC, 'std_msgs/msg/String'), latched,
-                                 raw=True)
-
-    def _keeper(self, topic: str, msgtype: str) -> Any:
-        def keep(data: bytes) -> None:
-            with self.lock:
-                self.messages.append((topic, msgtype, time.time_ns(), data))
-            if topic == MODEL_INFO_TOPIC:
-                self.model_info.set()
-        return keep
-
-    def count(self, topic: str) -> int:
-        """Messages received on `topic` so far."""
-        with self.lock:
-            return sum(1 for m in self.messages if m[0] == topic)
-
-    def wait_quiet(self, topic: str, settle_s: float, timeout_s: float) -> None:
-        """Return once `topic` got nothing new for `settle_s` seconds (or after `timeout_s`)."""
-        deadline = time.monotonic() + timeout_s
-        last, since = self.count(topic), time.monotonic()
-        while time.monotonic() < deadline and time.monotonic() - since < settle_s:
-            time.sleep(0.1)
-            now = self.count(topic)
-            if now != last:
-                last, since = now, time.monotonic()
-
-    def matched(self, timeout_s: float) -> bool:
-        """Wait until every output subscription sees a publisher (the node's)."""
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if all(self.node.count_publishers(topic) > 0 for topic in self.subscriptions):
-                return True
-            time.sleep(0.05)
-        return False
 
 
 class DemoRun:
@@ -243,24 +168,37 @@ class DemoRun:
         for line in summary_lines(stats):
             print(line)
         if stats.get('random_weights'):
-            print('NOTE: the model has RANDOM weights; its depth is noise-like and the metrics '
-                  'only show that the pipeline works. Pass --model for a trained artifact.')
-        print(f'results in {self.out}: recording/ (mcap), depth_colormap.png, points.ply, '
-              'eval/report.md, node.log, summary.json')
+            print(
+                'NOTE: the model has RANDOM weights; its depth is noise-like and the metrics '
+                'only show that the pipeline works. Pass --model for a trained artifact.'
+            )
+        print(
+            f'results in {self.out}: recording/ (mcap), depth_colormap.png, points.ply, '
+            'eval/report.md, node.log, summary.json'
+        )
         missing = stats['missing_outputs']
         if missing:
-            hint = (' (an artifact without a depth head publishes no depth or points; use one '
-                    'exported with --head-kind depth or points)' if 'depth' in missing else '')
-            print(f'pixio-ros demo: error: the node never published {", ".join(missing)} under '
-                  f'{NODE_NAMESPACE}{hint}; see {self.out / "node.log"}', file=sys.stderr)
+            hint = (
+                ' (an artifact without a depth head publishes no depth or points; use one '
+                'exported with --head-kind depth or points)'
+                if 'depth' in missing
+                else ''
+            )
+            print(
+                f'pixio-ros demo: error: the node never published {", ".join(missing)} under '
+                f'{NODE_NAMESPACE}{hint}; see {self.out / "node.log"}',
+                file=sys.stderr,
+            )
             return 1
         return 0
 
     def _run_pipeline(self, stage: Path) -> dict[str, Any]:
-        import rclpy
-        from rclpy.executors import SingleThreadedExecutor
+        """Node process + player + recorder; the node runs on the bag's /clock (sim time).
 
-        from pixio_ros.commands.play import BagPlayer
+        With sim time the node's `now - header.stamp` (its diagnostics' message age) compares
+        the replayed stamps with the bag's own clock, so the age is the pipeline's latency, not
+        the time since the bag was recorded.
+        """
         from pixio_ros.data.bag import BagReader
         from pixio_ros.data.errors import DataError
         from pixio_ros.data.sample_bag import (
@@ -269,78 +207,84 @@ class DemoRun:
             DEPTH_INFO_TOPIC,
             DEPTH_TOPIC,
         )
+        from pixio_ros.ros.node_process import NodeProcess
+        from pixio_ros.ros.player import BagPlayer
+        from pixio_ros.ros.recorder import Recorder, spinning_node, write_recording
 
-        rclpy.init()
-        process = executor = None
-        try:
-            node = rclpy.create_node('pixio_demo')
-            recorder = Recorder(node)
-            executor = SingleThreadedExecutor()
-            executor.add_node(node)
-            threading.Thread(target=executor.spin, daemon=True).start()
-            with BagReader(self.bag) as reader:
-                player = BagPlayer(node, reader, [COLOR_TOPIC, COLOR_INFO_TOPIC, DEPTH_TOPIC,
-                                                  DEPTH_INFO_TOPIC], rate=self.args.rate)
-                print(f'starting pixio_node with {self.model} ...')
-                process = _start_node(self.model, self.args.device, COLOR_TOPIC,
-                                      COLOR_INFO_TOPIC, stage / 'node.log')
+        topics = {f'{NODE_NAMESPACE}/{name}': msgtype for name, msgtype in OUTPUT_TOPICS.items()}
+        topics[DIAGNOSTICS_TOPIC] = 'diagnostic_msgs/msg/DiagnosticArray'
+        node_process = NodeProcess(
+            stage / 'node.log',
+            parameters={
+                'model_path': str(self.model),
+                'device': self.args.device,
+                'warmup_runs': NODE_WARMUP_RUNS,
+                'use_sim_time': True,
+            },
+            remappings={
+                '__ns': NODE_NAMESPACE,
+                'image': COLOR_TOPIC,
+                'camera_info': COLOR_INFO_TOPIC,
+            },
+        )
+        with spinning_node('pixio_demo') as node, BagReader(self.bag) as reader:
+            recorder = Recorder(node, topics, latched={MODEL_INFO_TOPIC: 'std_msgs/msg/String'})
+            player = BagPlayer(
+                node,
+                reader,
+                [COLOR_TOPIC, COLOR_INFO_TOPIC, DEPTH_TOPIC, DEPTH_INFO_TOPIC],
+                rate=self.args.rate,
+                clock=True,
+            )
+            print(f'starting pixio_node with {self.model} ...')
+            with node_process:
                 deadline = time.monotonic() + NODE_READY_TIMEOUT_S
-                while not recorder.model_info.wait(0.2):
-                    if process.poll() is not None or time.monotonic() > deadline:
-                        raise DataError('pixio_node did not come up: '
-                                        + _tail(stage / 'node.log'))
-                ready = player.wait_for_subscribers([COLOR_TOPIC, COLOR_INFO_TOPIC], 30.0)
-                if not (ready and recorder.matched(30.0)):
-                    raise DataError('pixio_node and the demo did not discover each other over '
-                                    'DDS within 30 s; check the Fast DDS profile.')
+                while not recorder.wait_for_message(MODEL_INFO_TOPIC, 0.2):
+                    if not node_process.running or time.monotonic() > deadline:
+                        raise DataError(f'pixio_node did not come up: {node_process.tail()}')
+                ready = player.wait_for_subscribers(
+                    [COLOR_TOPIC, COLOR_INFO_TOPIC], DISCOVERY_TIMEOUT_S
+                )
+                if not (ready and recorder.wait_for_publishers(DISCOVERY_TIMEOUT_S)):
+                    raise DataError(
+                        f'pixio_node and the demo did not discover each other over '
+                        f'DDS within {DISCOVERY_TIMEOUT_S:.0f} s; check the Fast DDS '
+                        'profile.'
+                    )
                 print(f'playing {self.bag.name} into the node ...')
                 player.play(on_publish=self._keep_played)
-            recorder.wait_quiet(f'{NODE_NAMESPACE}/depth', SETTLE_S, DRAIN_TIMEOUT_S)
-            diagnostics_before = recorder.count(DIAGNOSTICS_TOPIC)
-            deadline = time.monotonic() + SETTLE_S + 1.0
-            while recorder.count(DIAGNOSTICS_TOPIC) == diagnostics_before and \
-                    time.monotonic() < deadline:
-                time.sleep(0.1)
-        finally:
-            if executor is not None:
-                executor.shutdown()
-            if process is not None:
-                _stop_node(process)
-            rclpy.try_shutdown()
-        with recorder.lock:
-            received = list(recorder.messages)
-        self._write_recording(stage / 'recording', received)
+                # The bag's clock keeps running while the node finishes its last frames and its
+                # (sim-time) diagnostics timer fires once more.
+                clock_stop = threading.Event()
+                clock = threading.Thread(target=player.run_clock, args=(clock_stop,), daemon=True)
+                clock.start()
+                try:
+                    recorder.wait_quiet(f'{NODE_NAMESPACE}/depth', SETTLE_S, DRAIN_TIMEOUT_S)
+                    recorder.wait_for_more(DIAGNOSTICS_TOPIC, SETTLE_S / self.args.rate + 1.0)
+                finally:
+                    clock_stop.set()
+                    clock.join()
+            received = recorder.messages
+        write_recording(stage / 'recording', self.played + received)
         return self._statistics(received)
 
     def _keep_played(self, raw: Any, wall_ns: int) -> None:
         self.played.append((raw.topic, raw.msgtype, wall_ns, raw.data))
 
-    def _write_recording(self, path: Path, received: list[tuple[str, str, int, bytes]]) -> None:
-        from rosbags.rosbag2 import StoragePlugin, Writer
-
-        from pixio_ros.data.messages import typestore
-
-        everything = sorted(self.played + received, key=lambda m: m[2])
-        with Writer(path, version=Writer.VERSION_LATEST,
-                    storage_plugin=StoragePlugin.MCAP) as writer:
-            connections: dict[str, Any] = {}
-            for topic, msgtype, wall_ns, data in everything:
-                if topic not in connections:
-                    connections[topic] = writer.add_connection(topic, msgtype,
-                                                               typestore=typestore())
-                writer.write(connections[topic], wall_ns, data)
-
     def _statistics(self, received: list[tuple[str, str, int, bytes]]) -> dict[str, Any]:
         from pixio_ros.data.sample_bag import COLOR_TOPIC
         from pixio_ros.evaluation.live import summarise_live_run
 
-        stats = summarise_live_run(self.played, received, image_topic=COLOR_TOPIC,
-                                   depth_topic=f'{NODE_NAMESPACE}/depth',
-                                   model_info_topic=MODEL_INFO_TOPIC)
+        stats = summarise_live_run(
+            self.played,
+            received,
+            image_topic=COLOR_TOPIC,
+            depth_topic=f'{NODE_NAMESPACE}/depth',
+            model_info_topic=MODEL_INFO_TOPIC,
+        )
         stats['model'] = str(self.model)
         stats['missing_outputs'] = [
-            name for name in OUTPUT_TOPICS
-            if not stats['topics'].get(f'{NODE_NAMESPACE}/{name}')
+            name for name in OUTPUT_TOPICS if not stats['topics'].get(f'{NODE_NAMESPACE}/{name}')
         ]
         return stats
 
@@ -352,7 +296,7 @@ class DemoRun:
         from pixio_ros.data.bag import BagReader
         from pixio_ros.data.decode import decode_depth_image, decode_point_cloud
         from pixio_ros.data.ply import write_ply
-        from pixio_ros.evaluation.plots import colorize
+        from pixio_ros.runtime.products import colorize
 
         with BagReader(stage / 'recording') as recording:
             depth = decode_depth_image(recording.messages(f'{NODE_NAMESPACE}/depth')[-1].msg)
@@ -361,8 +305,7 @@ class DemoRun:
         # A robust auto range: the colours span the depth actually present in this frame.
         low, high = np.percentile(finite, COLORMAP_PERCENTILES) if finite.size else (0.0, 1.0)
         high = max(float(high), float(low) + 1e-6)
-        cv2.imwrite(str(stage / 'depth_colormap.png'),
-                    colorize(depth, float(low), high)[:, :, ::-1])
+        cv2.imwrite(str(stage / 'depth_colormap.png'), colorize(depth, float(low), high))
         if clouds:
             points, colors = decode_point_cloud(clouds[-1].msg)
             stats['ply_points'] = write_ply(stage / 'points.ply', points, colors)
@@ -374,21 +317,25 @@ class DemoRun:
         from pixio_ros.evaluation.run import run_evaluation
 
         align = 'scale_shift' if stats.get('random_weights') else 'none'
-        document = run_evaluation(EvalConfig(
-            bag=self.out / 'recording', image_topic=COLOR_TOPIC, depth_topic=DEPTH_TOPIC,
-            prediction_topic=f'{NODE_NAMESPACE}/depth', camera_info_topic=DEPTH_INFO_TOPIC,
-            align=align, out=self.out / 'eval', stamp_tolerance_ms=0.0))
+        document = run_evaluation(
+            EvalConfig(
+                bag=self.out / 'recording',
+                image_topic=COLOR_TOPIC,
+                depth_topic=DEPTH_TOPIC,
+                prediction_topic=f'{NODE_NAMESPACE}/depth',
+                camera_info_topic=DEPTH_INFO_TOPIC,
+                align=align,
+                out=self.out / 'eval',
+                stamp_tolerance_ms=0.0,
+            )
+        )
         summary = document['summary']
-        stats['eval'] = {'metrics_kind': summary['metrics_kind'],
-                         'evaluated': summary['frames']['evaluated'],
-                         'abs_rel': summary['depth']['abs_rel'],
-                         'delta1': summary['depth']['delta1']}
-
-
-def _tail(log: Path, lines: int = 15) -> str:
-    """The last lines of the node's log, for error messages."""
-    text = log.read_text(errors='replace').strip().splitlines() if log.exists() else []
-    return '\n'.join(text[-lines:]) or '(no output)'
+        stats['eval'] = {
+            'metrics_kind': summary['metrics_kind'],
+            'evaluated': summary['frames']['evaluated'],
+            'abs_rel': summary['depth']['abs_rel'],
+            'delta1': summary['depth']['delta1'],
+        }
 
 
 def run(args: argparse.Namespace) -> int:
@@ -397,8 +344,10 @@ def run(args: argparse.Namespace) -> int:
     from pixio_ros.files import check_writable
 
     if args.model is not None and not args.model.is_file():
-        raise DataError(f'--model {args.model} does not exist; make one with `pixio-ros export '
-                        '...` or omit --model for a random-init demo.')
+        raise DataError(
+            f'--model {args.model} does not exist; make one with `pixio-ros export '
+            '...` or omit --model for a random-init demo.'
+        )
     _prepare_environment()
     preset = PRESETS['tiny' if args.tiny else 'default']
     cache = args.cache_dir.expanduser()

@@ -7,27 +7,14 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pixio_ros.commands.args import HXW_HELP, parse_hxw
+
 if TYPE_CHECKING:
-    from pixio_ros.model import HeadInfo
+    from pixio_ros.model import HeadInfo, PixioNet
 
 HELP = 'Compile a Pixio encoder and a depth / point-map head into one artifact for the node.'
-SIZE_SEPARATOR = 'x'
 DEFAULT_MAX_DEPTH_M = 10.0
 DEFAULT_HEAD_KIND = 'points'
-
-
-def parse_input_size(text: str) -> tuple[int, int]:
-    """'240x320' (or '256' for a square) -> (240, 320)."""
-    parts = text.lower().split(SIZE_SEPARATOR)
-    try:
-        sides = [int(part) for part in parts]
-    except ValueError:
-        sides = []
-    if len(sides) == 1:
-        sides = sides * 2
-    if len(sides) != 2 or min(sides) <= 0:
-        raise argparse.ArgumentTypeError(f'{text!r} is not HEIGHTxWIDTH, e.g. 240x320.')
-    return sides[0], sides[1]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -42,9 +29,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help='random encoder weights (tests and demos only; outputs carry no meaning)',
     )
     parser.add_argument(
-        '--size', help='vitb16, vitl16, vith16, vit1b16, vit5b16 or tiny; required with '
-        '--random-init, checked against the weights with --encoder'
-    )  # fmt: skip
+        '--size',
+        help='vitb16, vitl16, vith16, vit1b16, vit5b16 or tiny; required with '
+        '--random-init, checked against the weights with --encoder',
+    )
     parser.add_argument(
         '--head',
         type=Path,
@@ -65,20 +53,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         f'{DEFAULT_MAX_DEPTH_M:g}); with a train-head .safetensors it must match the head',
     )
     parser.add_argument(
-        '--input-size', type=parse_input_size, default=(240, 320),
-        help='HEIGHTxWIDTH the node resizes images to, multiples of 16 (default 240x320)',
-    )  # fmt: skip
-    parser.add_argument('--format', dest='fmt', choices=('torchscript', 'export'),
-                        default='torchscript',
-                        help='torchscript (.ts, default; older torch and libtorch load it) or '
-                        'export (.pt2 via torch.export)')  # fmt: skip
+        '--input-size',
+        type=parse_hxw,
+        default=(240, 320),
+        help=f'size the node resizes images to: {HXW_HELP}; multiples of 16 (default 240x320)',
+    )
+    parser.add_argument(
+        '--format',
+        dest='fmt',
+        choices=('torchscript', 'export'),
+        default=None,
+        help='torchscript (.ts; older torch and libtorch load it) or export '
+        '(.pt2, via torch.export); default: export for an -o ending in .pt2, '
+        'torchscript otherwise. Loading reads the content, so any -o name works '
+        "except the other format's suffix, which is refused",
+    )
     parser.add_argument('--dtype', choices=('fp32', 'fp16', 'bf16'), default='fp32')
     parser.add_argument('--device', default='cpu', help='cpu (default) or cuda[:N]')
     parser.add_argument('-o', '--output', type=Path, required=True, help='artifact file to write')
     parser.add_argument('--force', action='store_true', help='replace an existing output')
 
 
-def _build(args: argparse.Namespace):
+def _build(args: argparse.Namespace) -> tuple[PixioNet, dict[str, Path], bool, bool]:
     """(network, sources, encoder_pretrained, head_trained) from the parsed options."""
     from pixio_ros.model import ModelError, PixioEncoder, PixioNet, build_head, get_size
     from pixio_ros.model.checkpoints import checkpoint_sha256, load_encoder_checkpoint
@@ -122,8 +118,9 @@ def _build(args: argparse.Namespace):
             )
         sources['head'] = args.head
     else:
-        head = build_head(get_size(encoder.size_name), args.head_kind or DEFAULT_HEAD_KIND,
-                          max_depth=max_depth)  # fmt: skip
+        head = build_head(
+            get_size(encoder.size_name), args.head_kind or DEFAULT_HEAD_KIND, max_depth=max_depth
+        )
     return PixioNet(encoder, head).eval(), sources, not args.random_init, args.head is not None
 
 
@@ -150,15 +147,25 @@ def run(args: argparse.Namespace) -> int:
     """Build, export, verify and describe the artifact."""
     import torch
 
-    from pixio_ros.model import export_artifact
+    from pixio_ros.model import ModelError, export_artifact
+    from pixio_ros.model.artifact_format import (
+        random_init_message,
+        random_init_parts,
+        suffix_conflict,
+        suffix_format,
+    )
 
+    fmt = args.fmt or suffix_format(args.output) or 'torchscript'
+    conflict = suffix_conflict(args.output, fmt)
+    if conflict is not None:  # refused before minutes of building and compiling
+        raise ModelError(f'{conflict}.')
     torch.manual_seed(0)
     net, sources, encoder_pretrained, head_trained = _build(args)
     metadata = export_artifact(
         net,
         args.output,
         input_size=args.input_size,
-        fmt=args.fmt,
+        fmt=fmt,
         dtype=args.dtype,
         device=args.device,
         sources=sources,
@@ -166,22 +173,17 @@ def run(args: argparse.Namespace) -> int:
         head_trained=head_trained,
         force=args.force,
     )
-    height, width = metadata['input_size']
+    height, width = metadata.input_size
     print(
-        f'wrote {args.output} ({metadata["format"]}, {metadata["size"]}, head '
-        f'{metadata["head_kind"]}, {height}x{width}, {metadata["dtype"]}); outputs: '
-        f'{", ".join(metadata["outputs"])}'
+        f'wrote {args.output} ({metadata.format}, {metadata.size}, head '
+        f'{metadata.head_kind}, {height}x{width}, {metadata.dtype}); outputs: '
+        f'{", ".join(metadata.outputs)}'
     )
-    print(f'reloaded and compared with the eager model: max abs diff '
-          f'{metadata["parity_max_abs_diff"]:.3g}')  # fmt: skip
-    if not (encoder_pretrained and head_trained) and metadata['head_kind'] != 'none':
-        print(
-            'WARNING: random-init '
-            + ' and '.join(
-                n for n, ok in (('encoder', encoder_pretrained), ('head', head_trained)) if not ok
-            )  # fmt: skip
-            + ': depth and points from this artifact are not meaningful. Train a head with '
-            '`pixio-ros train-head` and export with --head.',
-            file=sys.stderr,
-        )
+    print(
+        f'reloaded and compared with the eager model: max abs diff '
+        f'{metadata.parity_max_abs_diff:.3g}'
+    )
+    parts = random_init_parts(metadata)
+    if parts:
+        print(f'WARNING: {random_init_message(parts)}.', file=sys.stderr)
     return 0

@@ -17,19 +17,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Read the metadata straight from the archive (nothing is loaded or executed)."""
-    from pixio_ros.model import file_sha256, read_artifact_metadata
+    from pixio_ros.files import file_sha256
+    from pixio_ros.model.artifact_format import (
+        random_init_message,
+        random_init_parts,
+        read_metadata,
+    )
 
-    metadata = read_artifact_metadata(args.artifact)
-    sha256 = file_sha256(args.artifact)
+    metadata = read_metadata(args.artifact)
+    document = {**metadata.as_dict(), 'sha256': file_sha256(args.artifact)}
     if args.json:
-        print(json.dumps({**metadata, 'sha256': sha256}, sort_keys=True))
+        print(json.dumps(document, sort_keys=True))
         return 0
     print(f'{args.artifact}')
-    print(f'  sha256: {sha256}')
-    for key in sorted(metadata):
-        print(f'  {key}: {json.dumps(metadata[key])}')
-    if metadata.get('encoder_pretrained') is False or (
-        metadata.get('head_trained') is False and metadata.get('head_kind') != 'none'
-    ):
-        print('  note: random-init weights; depth and points are not meaningful.')
+    print(f'  sha256: {document.pop("sha256")}')
+    for key in sorted(document):
+        print(f'  {key}: {json.dumps(document[key])}')
+    parts = random_init_parts(metadata)
+    if parts:
+        print(f'  note: {random_init_message(parts)}.')
     return 0

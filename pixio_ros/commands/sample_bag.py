@@ -5,29 +5,25 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from pixio_ros.commands.args import HXW_HELP, parse_hxw
+
 HELP = 'Write a synthetic RGB-D rosbag (RealSense topics, exact metric depth) for eval and demos.'
-
-
-def parse_size(text: str) -> tuple[int, int]:
-    """'480x640' -> (480, 640), height first as everywhere in this package."""
-    from pixio_ros.data.errors import DataError
-
-    try:
-        height, width = (int(part) for part in text.lower().split('x'))
-    except ValueError as err:
-        raise DataError(f'--size {text!r} is not HEIGHTxWIDTH, e.g. 480x640.') from err
-    return height, width
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the options."""
     parser.add_argument('out', type=Path, help='output bag directory (rosbag2)')
     parser.add_argument('--frames', type=int, default=60, help='frames at 30 Hz (default 60)')
-    parser.add_argument('--size', default='480x640', help='HEIGHTxWIDTH (default 480x640)')
+    parser.add_argument(
+        '--size', type=parse_hxw, default=(480, 640), help=f'{HXW_HELP} (default 480x640)'
+    )
     parser.add_argument('--storage', default='mcap', help='mcap (default) or sqlite3')
     parser.add_argument('--seed', type=int, default=0, help='scene layout seed (default 0)')
-    parser.add_argument('--noise', action='store_true',
-                        help='add stereo-like depth noise, dropouts and colour noise')
+    parser.add_argument(
+        '--noise',
+        action='store_true',
+        help='add stereo-like depth noise, dropouts and colour noise',
+    )
     parser.add_argument('--force', action='store_true', help='replace an existing OUT')
 
 
@@ -35,10 +31,13 @@ def run(args: argparse.Namespace) -> int:
     """Render and write the bag; prints where it went and its topics."""
     from pixio_ros.data.sample_bag import SampleBagSpec, write_sample_bag
 
-    height, width = parse_size(args.size)
-    spec = SampleBagSpec(frames=args.frames, height=height, width=width, seed=args.seed,
-                         noise=args.noise)
+    height, width = args.size
+    spec = SampleBagSpec(
+        frames=args.frames, height=height, width=width, seed=args.seed, noise=args.noise
+    )
     path = write_sample_bag(args.out, spec, storage=args.storage, force=args.force, progress=True)
-    print(f'wrote {path} ({args.storage}, {spec.frames} frames, {height}x{width}, seed {spec.seed}'
-          f'{", noisy" if spec.noise else ""})')
+    print(
+        f'wrote {path} ({args.storage}, {spec.frames} frames, {height}x{width}, seed {spec.seed}'
+        f'{", noisy" if spec.noise else ""})'
+    )
     return 0

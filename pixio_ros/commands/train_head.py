@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import logging
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
-from pixio_ros.commands.export import parse_input_size
+from pixio_ros.commands.args import HXW_HELP, parse_hxw
+
+if TYPE_CHECKING:
+    from pixio_ros.training import RGBDSample
+    from pixio_ros.training.config import AmpMode, HeadKind
+
+TRAINING_LOGGER = 'pixio_ros.training'
 
 HELP = 'Train a depth / point-map head on a frozen Pixio encoder from RGB-D bags or a folder.'
 DESCRIPTION = f"""{HELP}
@@ -14,10 +24,11 @@ DESCRIPTION = f"""{HELP}
 Data: one or more rosbags (--bag, with --image-topic, --depth-topic and, for the point-map head,
 --camera-info-topic; depth aligned to colour, 16UC1 mm or 32FC1 m), or a folder (--data) with
 rgb/NAME.png|jpg, depth/NAME.png (16-bit millimetres, 0 = invalid) and intrinsics.yaml
-(fx, fy, cx, cy in pixels, or K as a 3x3 list). The last --val-fraction of each bag's frames
-validate. RUN_DIR receives best/last .safetensors heads, their JSON, last_state.pt (for
---resume), train_log.csv and curves.png. Then: pixio-ros export --encoder CKPT --head
-RUN_DIR/best.safetensors -o model.ts
+(fx, fy, cx, cy in pixels, or K as a 3x3 list; optionally D and distortion_model, plumb_bob
+by default). Point-map targets are the camera's undistorted rays, as the node uses them. The
+last --val-fraction of each bag's frames validate. RUN_DIR receives best/last .safetensors
+heads, their JSON, last_state.pt (for --resume), train_log.csv and curves.png. Then:
+pixio-ros export --encoder CKPT --head RUN_DIR/best.safetensors -o model.ts
 """
 
 
@@ -52,9 +63,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--out', type=Path, required=True, help='run directory (RUN_DIR)')
     parser.add_argument(
         '--input-size',
-        type=parse_input_size,
+        type=parse_hxw,
         default=(256, 256),
-        help='crop size HxW, multiples of 16 (default 256)',
+        help=f'crop size: {HXW_HELP}; multiples of 16 (default 256)',
     )
     parser.add_argument('--epochs', type=int, default=10)
     parser.add_argument('--batch', type=int, default=4)
@@ -91,10 +102,39 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument('--no-flip', dest='flip', action='store_false', help='no horizontal flips')
     parser.add_argument('--seed', type=int, default=0)
-    parser.add_argument('--quiet', action='store_true', help='no progress bars')  # fmt: skip
+    parser.add_argument('--quiet', action='store_true', help='no progress bars')
 
 
-def _load_samples(args: argparse.Namespace):
+class _StderrHandler(logging.Handler):
+    """Writes to whatever ``sys.stderr`` is at the time (the CLI's, or a test's capture)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        prefix = f'{record.levelname.lower()}: ' if record.levelno >= logging.WARNING else ''
+        print(prefix + self.format(record), file=sys.stderr)
+
+
+@contextlib.contextmanager
+def _training_log_on_stderr() -> Iterator[None]:
+    """Show the training library's log (cache size, NaN validation, resume notes) on stderr.
+
+    Only while the command runs: the handler and level are put back afterwards, so a library
+    caller in the same process (a test, a notebook) keeps its own logging configuration.
+    """
+    logger = logging.getLogger(TRAINING_LOGGER)
+    handler = _StderrHandler()
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+
+
+def _load_samples(
+    args: argparse.Namespace,
+) -> tuple[list[RGBDSample], list[RGBDSample]]:
     from pixio_ros.training import (
         TrainingError,
         load_bag_samples,
@@ -121,11 +161,16 @@ def _load_samples(args: argparse.Namespace):
 
 def run(args: argparse.Namespace) -> int:
     """Load the frames, train, and print the best epoch and the export command."""
+    with _training_log_on_stderr():
+        return _train(args)
+
+
+def _train(args: argparse.Namespace) -> int:
     from pixio_ros.training import TrainConfig, train_head
 
     config = TrainConfig(
         encoder=args.encoder,
-        head_kind=args.head,
+        head_kind=cast('HeadKind', args.head),
         out=args.out,
         input_size=args.input_size,
         epochs=args.epochs,
@@ -134,7 +179,7 @@ def run(args: argparse.Namespace) -> int:
         max_depth=args.max_depth,
         min_depth=args.min_depth,
         device=_training_device(args.device),
-        amp=args.amp,
+        amp=cast('AmpMode', args.amp),
         cache_features=args.cache_features,
         cache_limit_gb=args.cache_limit_gb,
         crop=args.crop,

@@ -2,7 +2,6 @@
 
 from pixio_ros.data.bag import BagReader, RawMessage, StampedMessage
 from pixio_ros.data.decode import (
-    camera_matrix,
     decode_color,
     decode_depth_image,
     decode_point_cloud,
@@ -10,7 +9,13 @@ from pixio_ros.data.decode import (
 from pixio_ros.data.errors import DataError
 from pixio_ros.data.ply import write_ply
 from pixio_ros.data.sample_bag import SampleBagSpec, render_frame, write_sample_bag
-from pixio_ros.data.scene import Scene, build_scene, camera_path, realistic_intrinsics
+from pixio_ros.data.scene import (
+    Scene,
+    build_scene,
+    camera_path,
+    realistic_camera,
+    realistic_intrinsics,
+)
 from pixio_ros.data.stamps import StampPairing, nearest_index, pair_stamps
 
 __all__ = [
@@ -22,13 +27,13 @@ __all__ = [
     'StampedMessage',
     'Scene',
     'build_scene',
-    'camera_matrix',
     'camera_path',
     'decode_color',
     'decode_depth_image',
     'decode_point_cloud',
     'nearest_index',
     'pair_stamps',
+    'realistic_camera',
     'realistic_intrinsics',
     'render_frame',
     'write_ply',

@@ -80,10 +80,13 @@ class BagReader:
 
     def describe_topics(self) -> str:
         """'topic (type, N msgs)' lines, for error messages and summaries."""
-        return '; '.join(
-            f'{topic} ({msgtype}, {self.message_count(topic)} msgs)'
-            for topic, msgtype in self.topics.items()
-        ) or 'none'
+        return (
+            '; '.join(
+                f'{topic} ({msgtype}, {self.message_count(topic)} msgs)'
+                for topic, msgtype in self.topics.items()
+            )
+            or 'none'
+        )
 
     def info(self) -> dict[str, Any]:
         """Path, time span and per-topic types and counts (JSON-friendly)."""

@@ -1,4 +1,7 @@
-"""Bag messages -> numpy: colour images, depth in metres, intrinsics (through the runtime codec)."""
+"""Bag messages -> numpy: colour images, depth in metres, point clouds (through the runtime codec).
+
+CameraInfo is not decoded here: `PinholeCamera.from_camera_info` is the one conversion.
+"""
 
 from __future__ import annotations
 
@@ -37,17 +40,6 @@ def decode_depth_image(msg: Any) -> np.ndarray:
     return decode_depth(msg.encoding, msg.height, msg.width, msg.step, msg.data, msg.is_bigendian)
 
 
-def camera_matrix(info: Any) -> np.ndarray:
-    """The (3, 3) K of a CameraInfo; raises DataError when it is all zeros (uncalibrated)."""
-    k = np.asarray(info.k, dtype=np.float64).reshape(3, 3)
-    if k[0, 0] <= 0 or k[1, 1] <= 0:
-        raise DataError(
-            f'CameraInfo K has focal lengths fx={k[0, 0]} fy={k[1, 1]}; the camera is not '
-            'calibrated. Omit --camera-info-topic to skip the 3D metrics.'
-        )
-    return k
-
-
 POINTFIELD_DTYPES: Final = {1: 'i1', 2: 'u1', 3: 'i2', 4: 'u2', 5: 'i4', 6: 'u4', 7: 'f4', 8: 'f8'}
 
 
@@ -63,20 +55,23 @@ def decode_point_cloud(msg: Any) -> tuple[np.ndarray, np.ndarray | None]:
     if missing:
         raise DataError(f'PointCloud2 lacks fields {sorted(missing)}; it has {sorted(fields)}.')
     names = [name for name in ('x', 'y', 'z', 'rgb') if name in fields]
-    dtype = np.dtype({
-        'names': names,
-        'formats': [order + POINTFIELD_DTYPES[fields[n].datatype] for n in names],
-        'offsets': [fields[n].offset for n in names],
-        'itemsize': msg.point_step,
-    })
+    dtype = np.dtype(
+        {
+            'names': names,
+            'formats': [order + POINTFIELD_DTYPES[fields[n].datatype] for n in names],
+            'offsets': [fields[n].offset for n in names],
+            'itemsize': msg.point_step,
+        }
+    )
     count = msg.width * msg.height
     raw = np.frombuffer(np.asarray(msg.data, dtype=np.uint8).tobytes(), dtype=dtype, count=count)
     xyz = np.stack([raw['x'], raw['y'], raw['z']], axis=1).astype(np.float32)
     colors = None
     if 'rgb' in names:
         packed = raw['rgb'].astype(order + 'f4').view(order + 'u4')
-        colors = np.stack([(packed >> 16) & 0xFF, (packed >> 8) & 0xFF, packed & 0xFF],
-                          axis=1).astype(np.uint8)
+        colors = np.stack(
+            [(packed >> 16) & 0xFF, (packed >> 8) & 0xFF, packed & 0xFF], axis=1
+        ).astype(np.uint8)
     return xyz, colors
 
 
@@ -87,7 +82,6 @@ __all__ = [
     'DEPTH_TYPES',
     'IMAGE_TYPE',
     'ImageCodecError',
-    'camera_matrix',
     'decode_color',
     'decode_depth_image',
     'decode_point_cloud',

@@ -33,8 +33,11 @@ NS_PER_S: Final = 1_000_000_000
 JPEG_FORMAT: Final = 'rgb8; jpeg compressed bgr8'  # what image_transport's compressed plugin writes
 IMAGE_CHANNELS: Final = {'rgb8': 3, 'bgr8': 3, 'mono8': 1, '16UC1': 1, '32FC1': 1}
 IMAGE_DTYPES: Final[dict[str, np.dtype]] = {
-    'rgb8': np.dtype(np.uint8), 'bgr8': np.dtype(np.uint8), 'mono8': np.dtype(np.uint8),
-    '16UC1': np.dtype('<u2'), '32FC1': np.dtype('<f4'),
+    'rgb8': np.dtype(np.uint8),
+    'bgr8': np.dtype(np.uint8),
+    'mono8': np.dtype(np.uint8),
+    '16UC1': np.dtype('<u2'),
+    '32FC1': np.dtype('<f4'),
 }
 
 
@@ -75,21 +78,26 @@ def image_message(array: np.ndarray, encoding: str, stamp: int, frame_id: str) -
     height, width = data.shape[:2]
     step = width * IMAGE_CHANNELS[encoding] * dtype.itemsize
     return msg_class('sensor_msgs/msg/Image')(
-        header=header(stamp, frame_id), height=height, width=width, encoding=encoding,
-        is_bigendian=0, step=step, data=data.view(np.uint8).reshape(-1),
+        header=header(stamp, frame_id),
+        height=height,
+        width=width,
+        encoding=encoding,
+        is_bigendian=0,
+        step=step,
+        data=data.view(np.uint8).reshape(-1),
     )
 
 
-def compressed_image_message(data: bytes, stamp: int, frame_id: str,
-                             fmt: str = JPEG_FORMAT) -> Any:
+def compressed_image_message(data: bytes, stamp: int, frame_id: str, fmt: str = JPEG_FORMAT) -> Any:
     """sensor_msgs/CompressedImage holding already encoded bytes."""
     return msg_class('sensor_msgs/msg/CompressedImage')(
-        header=header(stamp, frame_id), format=fmt, data=np.frombuffer(data, dtype=np.uint8),
+        header=header(stamp, frame_id),
+        format=fmt,
+        data=np.frombuffer(data, dtype=np.uint8),
     )
 
 
-def camera_info_message(k: np.ndarray, height: int, width: int, stamp: int,
-                        frame_id: str) -> Any:
+def camera_info_message(k: np.ndarray, height: int, width: int, stamp: int, frame_id: str) -> Any:
     """sensor_msgs/CameraInfo of a rectified pinhole camera (plumb_bob, zero distortion)."""
     projection = np.zeros((3, 4))
     projection[:, :3] = k
@@ -97,17 +105,29 @@ def camera_info_message(k: np.ndarray, height: int, width: int, stamp: int,
         x_offset=0, y_offset=0, height=0, width=0, do_rectify=False
     )
     return msg_class('sensor_msgs/msg/CameraInfo')(
-        header=header(stamp, frame_id), height=height, width=width,
-        distortion_model='plumb_bob', d=np.zeros(5), k=np.asarray(k, np.float64).reshape(9),
-        r=np.eye(3).reshape(9), p=projection.reshape(12), binning_x=0, binning_y=0, roi=roi,
+        header=header(stamp, frame_id),
+        height=height,
+        width=width,
+        distortion_model='plumb_bob',
+        d=np.zeros(5),
+        k=np.asarray(k, np.float64).reshape(9),
+        r=np.eye(3).reshape(9),
+        p=projection.reshape(12),
+        binning_x=0,
+        binning_y=0,
+        roi=roi,
     )
 
 
 def encoded_image_message(encoded: EncodedImage, stamp: int, frame_id: str) -> Any:
     """sensor_msgs/Image of an image encoded by `pixio_ros.wire`."""
     return msg_class('sensor_msgs/msg/Image')(
-        header=header(stamp, frame_id), height=encoded.height, width=encoded.width,
-        encoding=encoded.encoding, is_bigendian=int(encoded.is_bigendian), step=encoded.step,
+        header=header(stamp, frame_id),
+        height=encoded.height,
+        width=encoded.width,
+        encoding=encoded.encoding,
+        is_bigendian=int(encoded.is_bigendian),
+        step=encoded.step,
         data=np.ascontiguousarray(encoded.data, dtype=np.uint8).reshape(-1),
     )
 
@@ -120,15 +140,21 @@ def cloud_message(encoded: EncodedCloud, stamp: int, frame_id: str) -> Any:
         for f in encoded.fields
     ]
     return msg_class('sensor_msgs/msg/PointCloud2')(
-        header=header(stamp, frame_id), height=encoded.height, width=encoded.width,
-        fields=fields, is_bigendian=encoded.is_bigendian, point_step=encoded.point_step,
-        row_step=encoded.row_step, data=np.ascontiguousarray(encoded.data).reshape(-1),
+        header=header(stamp, frame_id),
+        height=encoded.height,
+        width=encoded.width,
+        fields=fields,
+        is_bigendian=encoded.is_bigendian,
+        point_step=encoded.point_step,
+        row_step=encoded.row_step,
+        data=np.ascontiguousarray(encoded.data).reshape(-1),
         is_dense=encoded.is_dense,
     )
 
 
-def point_cloud_message(xyz: np.ndarray, stamp: int, frame_id: str, *,
-                        rgb: np.ndarray | None = None) -> Any:
+def point_cloud_message(
+    xyz: np.ndarray, stamp: int, frame_id: str, *, rgb: np.ndarray | None = None
+) -> Any:
     """sensor_msgs/PointCloud2 x y z (+ rgb) in the node's layout, e.g. for a recorded cloud.
 
     Args:
@@ -149,10 +175,17 @@ def camera_model_message(camera: PinholeCamera, stamp: int, frame_id: str) -> An
         x_offset=0, y_offset=0, height=0, width=0, do_rectify=False
     )
     return msg_class('sensor_msgs/msg/CameraInfo')(
-        header=header(stamp, frame_id), height=int(camera.height), width=int(camera.width),
-        distortion_model=camera.distortion_model, d=np.array(camera.d, dtype=np.float64),
-        k=camera.k.reshape(-1), r=camera.r.reshape(-1), p=camera.p.reshape(-1),
-        binning_x=0, binning_y=0, roi=roi,
+        header=header(stamp, frame_id),
+        height=int(camera.height),
+        width=int(camera.width),
+        distortion_model=camera.distortion_model,
+        d=np.array(camera.d, dtype=np.float64),
+        k=camera.k.reshape(-1),
+        r=camera.r.reshape(-1),
+        p=camera.p.reshape(-1),
+        binning_x=0,
+        binning_y=0,
+        roi=roi,
     )
 
 

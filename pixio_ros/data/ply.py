@@ -33,8 +33,10 @@ def write_ply(path: Path, points: np.ndarray, colors: np.ndarray | None = None) 
     properties = ''.join(
         f'property {"float" if kind == "<f4" else "uchar"} {name}\n' for name, kind in fields
     )
-    header = (f'ply\nformat binary_little_endian 1.0\nelement vertex {len(vertices)}\n'
-              f'{properties}end_header\n')
+    header = (
+        f'ply\nformat binary_little_endian 1.0\nelement vertex {len(vertices)}\n'
+        f'{properties}end_header\n'
+    )
     with Path(path).open('wb') as handle:
         handle.write(header.encode('ascii'))
         handle.write(vertices.tobytes())

@@ -3,7 +3,9 @@
 Topics match `realsense2_camera` with `align_depth.enable:=true`: colour as rgb8 and JPEG, both
 CameraInfos, and depth aligned to colour as 16UC1 millimetres (0 = no return). Colour and depth
 share each header stamp, as the RealSense aligner produces them. The same arguments always give
-the same bytes: stamps start at a fixed epoch and every random draw comes from `seed`.
+the same bytes: stamps start at a fixed epoch and every random draw comes from `seed`. With
+`distortion` the lens is a plumb_bob one: images are rendered through it and the CameraInfos carry
+its coefficients, as a camera publishing raw (unrectified) images does.
 """
 
 from __future__ import annotations
@@ -17,14 +19,15 @@ import numpy as np
 
 from pixio_ros.data.errors import DataError
 from pixio_ros.data.messages import (
-    camera_info_message,
+    camera_model_message,
     compressed_image_message,
     image_message,
     serialize,
     typestore,
 )
-from pixio_ros.data.scene import build_scene, camera_path, realistic_intrinsics
+from pixio_ros.data.scene import build_scene, camera_path, realistic_camera
 from pixio_ros.files import atomic_output
+from pixio_ros.runtime.camera import DISTORTION_COEFFICIENTS, CameraError, PinholeCamera
 
 COLOR_TOPIC: Final = '/camera/color/image_raw'
 COMPRESSED_TOPIC: Final = '/camera/color/image_raw/compressed'
@@ -46,17 +49,24 @@ MM_PER_M: Final = 1000.0
 DEPTH_NOISE_PER_M2: Final = 0.002
 DEPTH_DROPOUT_FRACTION: Final = 0.02
 COLOR_NOISE_STD: Final = 3.0
+STRONG_DISTORTION: Final = (-0.35, 0.12, 0.001, -0.0015, -0.02)
+"""plumb_bob k1 k2 p1 p2 k3 of a wide-angle lens: rays move by ~10 % of the focal length."""
 
 
 @dataclass(frozen=True)
 class SampleBagSpec:
-    """What to render: frame count, image size, seed and whether to add sensor noise."""
+    """What to render: frame count, image size, seed, sensor noise and lens distortion.
+
+    Attributes:
+        distortion: plumb_bob coefficients (k1 k2 p1 p2 k3) of the lens; () = none.
+    """
 
     frames: int = 60
     height: int = 480
     width: int = 640
     seed: int = 0
     noise: bool = False
+    distortion: tuple[float, ...] = ()
 
     def check(self) -> None:
         """Raise DataError for sizes a camera could not produce."""
@@ -66,6 +76,19 @@ class SampleBagSpec:
             raise DataError(
                 f'--size {self.height}x{self.width} is too small; use at least 8x8 (HxW).'
             )
+        plumb_bob = DISTORTION_COEFFICIENTS['plumb_bob']
+        if self.distortion and len(self.distortion) != plumb_bob:
+            raise DataError(
+                f'distortion {self.distortion} has {len(self.distortion)} coefficients; give '
+                f'the {plumb_bob} of plumb_bob (k1 k2 p1 p2 k3) or none.'
+            )
+
+    def camera(self) -> PinholeCamera:
+        """The colour (and aligned depth) camera of the bag."""
+        try:
+            return realistic_camera(self.height, self.width, distortion=self.distortion)
+        except CameraError as err:
+            raise DataError(f'distortion {self.distortion}: {err}') from err
 
 
 def depth_to_millimetres(depth_m: np.ndarray) -> np.ndarray:
@@ -74,23 +97,27 @@ def depth_to_millimetres(depth_m: np.ndarray) -> np.ndarray:
     return np.where(valid, np.round(np.nan_to_num(depth_m) * MM_PER_M), 0).astype(np.uint16)
 
 
-def render_frame(spec: SampleBagSpec, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Frame `index`: (H, W, 3) uint8 RGB, (H, W) float64 metres and the (3, 3) K."""
-    k = realistic_intrinsics(spec.height, spec.width)
+def render_frame(spec: SampleBagSpec, index: int) -> tuple[np.ndarray, np.ndarray, PinholeCamera]:
+    """Frame `index`: (H, W, 3) uint8 RGB, (H, W) float64 metres and the camera model."""
+    camera = spec.camera()
     scene = build_scene(spec.seed)
-    rgb, depth = scene.render(camera_path(index, spec.frames), k, spec.height, spec.width)
+    rgb, depth = scene.render(camera_path(index, spec.frames), camera)
     if spec.noise:
         rng = np.random.default_rng([spec.seed, index])
         depth = depth + rng.normal(size=depth.shape) * DEPTH_NOISE_PER_M2 * depth**2
         depth[rng.random(depth.shape) < DEPTH_DROPOUT_FRACTION] = np.nan
         noisy = rgb + rng.normal(scale=COLOR_NOISE_STD, size=rgb.shape)
         rgb = np.clip(np.round(noisy), 0, 255).astype(np.uint8)
-    return rgb, depth, k
+    return rgb, depth, camera
 
 
 def write_sample_bag(
-    path: Path, spec: SampleBagSpec = SampleBagSpec(), *, storage: str = 'mcap',
-    force: bool = False, progress: bool = False,
+    path: Path,
+    spec: SampleBagSpec = SampleBagSpec(),
+    *,
+    storage: str = 'mcap',
+    force: bool = False,
+    progress: bool = False,
 ) -> Path:
     """Render `spec` and write it as a rosbag2 directory at `path` (atomically).
 
@@ -122,23 +149,34 @@ def write_sample_bag(
             color_info = add(COLOR_INFO_TOPIC, 'sensor_msgs/msg/CameraInfo', typestore=store)
             depth = add(DEPTH_TOPIC, 'sensor_msgs/msg/Image', typestore=store)
             depth_info = add(DEPTH_INFO_TOPIC, 'sensor_msgs/msg/CameraInfo', typestore=store)
-            for index in tqdm(range(spec.frames), desc='render', unit='frame',
-                              disable=not progress):
-                rgb, depth_m, k = render_frame(spec, index)
+            for index in tqdm(
+                range(spec.frames), desc='render', unit='frame', disable=not progress
+            ):
+                rgb, depth_m, camera = render_frame(spec, index)
                 stamp = START_STAMP_NS + index * period_ns
-                ok, jpeg = cv2.imencode('.jpg', rgb[:, :, ::-1],
-                                        [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+                ok, jpeg = cv2.imencode(
+                    '.jpg', rgb[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY]
+                )
                 if not ok:
                     raise DataError(f'JPEG encoding of frame {index} failed.')
-                info = camera_info_message(k, spec.height, spec.width, stamp, FRAME_ID)
+                info = camera_model_message(camera, stamp, FRAME_ID)
                 color_time = stamp + COLOR_LOG_DELAY_NS
                 depth_time = stamp + DEPTH_LOG_DELAY_NS
-                writer.write(color, color_time,
-                             serialize(image_message(rgb, 'rgb8', stamp, FRAME_ID)))
-                writer.write(compressed, color_time,
-                             serialize(compressed_image_message(jpeg.tobytes(), stamp, FRAME_ID)))
+                writer.write(
+                    color, color_time, serialize(image_message(rgb, 'rgb8', stamp, FRAME_ID))
+                )
+                writer.write(
+                    compressed,
+                    color_time,
+                    serialize(compressed_image_message(jpeg.tobytes(), stamp, FRAME_ID)),
+                )
                 writer.write(color_info, color_time, serialize(info))
-                writer.write(depth, depth_time, serialize(
-                    image_message(depth_to_millimetres(depth_m), '16UC1', stamp, FRAME_ID)))
+                writer.write(
+                    depth,
+                    depth_time,
+                    serialize(
+                        image_message(depth_to_millimetres(depth_m), '16UC1', stamp, FRAME_ID)
+                    ),
+                )
                 writer.write(depth_info, depth_time, serialize(info))
     return Path(path)

@@ -1,8 +1,9 @@
 """A deterministic synthetic RGB-D scene rendered by numpy ray casting, with exact metric depth.
 
-A room (textured floor, three walls) with boxes and spheres placed from a seed, seen by a pinhole
-camera that moves and turns along a smooth path. Depth is the analytic ray/surface intersection,
-so ground truth is exact up to float64 rounding; it stands in for a recording when none is at hand.
+A room (textured floor, three walls) with boxes and spheres placed from a seed, seen by a camera
+(`PinholeCamera`, optionally with lens distortion) that moves and turns along a smooth path.
+Depth is the analytic ray/surface intersection, so ground truth is exact up to float64 rounding;
+it stands in for a recording when none is at hand.
 
 Frames follow REP 103's optical convention everywhere: x right, y down, z forward. The world frame
 shares those axes (y down, so the floor is the plane y = +camera height).
@@ -15,6 +16,8 @@ from dataclasses import dataclass
 from typing import Final
 
 import numpy as np
+
+from pixio_ros.runtime.camera import PinholeCamera
 
 CAMERA_HEIGHT_M: Final = 1.2
 WALL_HEIGHT_M: Final = 3.0
@@ -38,6 +41,34 @@ def realistic_intrinsics(height: int, width: int) -> np.ndarray:
     return np.array([[focal, 0.0, cx], [0.0, focal, cy], [0.0, 0.0, 1.0]])
 
 
+def realistic_camera(
+    height: int, width: int, *, distortion: tuple[float, ...] = ()
+) -> PinholeCamera:
+    """The camera a RealSense-like driver describes: `realistic_intrinsics`, plumb_bob, R = I.
+
+    Args:
+        height: image rows.
+        width: image columns.
+        distortion: plumb_bob coefficients (k1 k2 p1 p2 k3); () = a rectified lens (zeros, as
+            the RealSense colour stream publishes).
+
+    Raises:
+        CameraError: distortion coefficients plumb_bob cannot take.
+    """
+    k = realistic_intrinsics(height, width)
+    projection = np.zeros((3, 4))
+    projection[:, :3] = k
+    return PinholeCamera.from_k(
+        width,
+        height,
+        k,
+        d=distortion or (0.0,) * 5,
+        distortion_model='plumb_bob',
+        r=np.eye(3),
+        p=projection,
+    )
+
+
 @dataclass(frozen=True)
 class Pose:
     """Camera-to-world transform: p_world = rotation @ p_camera + position (metres)."""
@@ -57,11 +88,13 @@ def look_pose(position: np.ndarray, yaw: float, pitch: float) -> Pose:
 
 
 @functools.lru_cache(maxsize=4)
-def _camera_rays(k: tuple[float, ...], height: int, width: int) -> np.ndarray:
-    """(3, H*W) camera-frame rays (x/z, y/z, 1) of every pixel, cached per intrinsics and size."""
-    cols, rows = np.meshgrid(np.arange(width, dtype=np.float64), np.arange(height))
-    rays = np.stack([((cols - k[2]) / k[0]).ravel(), ((rows - k[5]) / k[4]).ravel(),
-                     np.ones(cols.size)])
+def _camera_rays(camera: PinholeCamera) -> np.ndarray:
+    """(3, H*W) camera-frame rays (x/z, y/z, 1) of every pixel, undistorted, float64, cached."""
+    cols, rows = np.meshgrid(
+        np.arange(camera.width, dtype=np.float64), np.arange(camera.height, dtype=np.float64)
+    )
+    normalised = camera.rays_at(cols, rows).reshape(-1, 2)
+    rays = np.concatenate([normalised.T, np.ones((1, normalised.shape[0]))])
     rays.flags.writeable = False
     return rays
 
@@ -105,7 +138,8 @@ class Plane:
             ok = t > MIN_HIT_DISTANCE_M
             for axis in range(3):
                 if axis != axis_of_normal and (
-                        np.isfinite(self.lower[axis]) or np.isfinite(self.upper[axis])):
+                    np.isfinite(self.lower[axis]) or np.isfinite(self.upper[axis])
+                ):
                     coord = origin[axis] + t * rays[axis]
                     ok &= (coord >= self.lower[axis]) & (coord <= self.upper[axis])
         return np.where(ok, t, np.inf)
@@ -208,23 +242,21 @@ class Scene:
 
     primitives: tuple[Primitive, ...]
 
-    def render(
-        self, pose: Pose, k: np.ndarray, height: int, width: int
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Ray-cast one view.
+    def render(self, pose: Pose, camera: PinholeCamera) -> tuple[np.ndarray, np.ndarray]:
+        """Ray-cast one view through every pixel centre of `camera` (its distortion included).
 
         Args:
             pose: camera-to-world pose.
-            k: (3, 3) intrinsics; pixel (u, v) centres sit at integer coordinates.
-            height: image rows.
-            width: image columns.
+            camera: the camera model; its `rays_at` gives the ray of each pixel, so a distorted
+                camera renders a distorted image whose depth still follows `camera.rays()`.
 
         Returns:
             `(rgb, depth)`: (H, W, 3) uint8 shaded colour and (H, W) float64 z-depth in metres,
             NaN where the ray hits nothing.
         """
         # With camera-frame ray z = 1, the ray parameter t of a hit is its z-depth.
-        rays = pose.rotation @ _camera_rays(tuple(np.asarray(k, np.float64).ravel()), height, width)
+        height, width = camera.height, camera.width
+        rays = pose.rotation @ _camera_rays(camera)
         # Running nearest hit instead of stacking every primitive's distances: far less memory
         # traffic at 640x480. Strict `<` keeps the earlier primitive on exact ties.
         t = np.full(rays.shape[1], np.inf)
@@ -263,14 +295,38 @@ def build_scene(seed: int = 0, *, box_count: int = 3, sphere_count: int = 2) -> 
     top_y = CAMERA_HEIGHT_M - WALL_HEIGHT_M
     w = ROOM_HALF_WIDTH_M
     planes = (
-        Plane(np.array([0.0, 1.0, 0.0]), floor_y, np.array([-w, -inf, -inf]),
-              np.array([w, inf, BACK_WALL_Z_M]), np.array([0.85, 0.8, 0.7]), checker_m=0.5),
-        Plane(np.array([0.0, 0.0, 1.0]), BACK_WALL_Z_M, np.array([-w, top_y, -inf]),
-              np.array([w, floor_y, inf]), np.array([0.6, 0.7, 0.85]), checker_m=0.75),
-        Plane(np.array([1.0, 0.0, 0.0]), -w, np.array([-inf, top_y, -inf]),
-              np.array([inf, floor_y, BACK_WALL_Z_M]), np.array([0.8, 0.6, 0.55]), checker_m=1.0),
-        Plane(np.array([1.0, 0.0, 0.0]), w, np.array([-inf, top_y, -inf]),
-              np.array([inf, floor_y, BACK_WALL_Z_M]), np.array([0.55, 0.75, 0.6]), checker_m=1.0),
+        Plane(
+            np.array([0.0, 1.0, 0.0]),
+            floor_y,
+            np.array([-w, -inf, -inf]),
+            np.array([w, inf, BACK_WALL_Z_M]),
+            np.array([0.85, 0.8, 0.7]),
+            checker_m=0.5,
+        ),
+        Plane(
+            np.array([0.0, 0.0, 1.0]),
+            BACK_WALL_Z_M,
+            np.array([-w, top_y, -inf]),
+            np.array([w, floor_y, inf]),
+            np.array([0.6, 0.7, 0.85]),
+            checker_m=0.75,
+        ),
+        Plane(
+            np.array([1.0, 0.0, 0.0]),
+            -w,
+            np.array([-inf, top_y, -inf]),
+            np.array([inf, floor_y, BACK_WALL_Z_M]),
+            np.array([0.8, 0.6, 0.55]),
+            checker_m=1.0,
+        ),
+        Plane(
+            np.array([1.0, 0.0, 0.0]),
+            w,
+            np.array([-inf, top_y, -inf]),
+            np.array([inf, floor_y, BACK_WALL_Z_M]),
+            np.array([0.55, 0.75, 0.6]),
+            checker_m=1.0,
+        ),
     )
     boxes = []
     for _ in range(box_count):

@@ -12,6 +12,10 @@ from pixio_ros.evaluation.metrics import check_depth_range
 from pixio_ros.evaluation.pointcloud import DEFAULT_FSCORE_THRESHOLD_M, DEFAULT_MAX_POINTS
 
 NS_PER_MS = 1_000_000
+# --write-bag: a path with this suffix is one mcap file; any other path is a rosbag2 directory.
+MCAP_SUFFIX = '.mcap'
+# Suffixes of formats that --write-bag does not write (it writes mcap only).
+OTHER_BAG_SUFFIXES = ('.db3', '.bag', '.sqlite3')
 
 
 @dataclass(frozen=True)
@@ -31,7 +35,9 @@ class EvalConfig:
         max_depth: evaluated range upper bound, metres.
         stamp_tolerance_ms: largest header-stamp difference accepted when pairing; 0 = exact.
         max_frames: evaluate at most this many paired frames (in stamp order); None = all.
-        write_bag: optional output bag with the /pixio/* topics.
+        write_bag: optional output bag with the /pixio/* topics: a path ending in .mcap is
+            written as that single mcap file, any other path as a rosbag2 directory (its
+            metadata.yaml beside one mcap file named after the directory).
         force: replace existing outputs.
         device: Engine device ('auto', 'cpu', 'cuda').
         fscore_threshold: F-score distance threshold, metres.
@@ -55,6 +61,11 @@ class EvalConfig:
     device: str = 'auto'
     fscore_threshold: float = DEFAULT_FSCORE_THRESHOLD_M
     max_points: int = DEFAULT_MAX_POINTS
+
+    @property
+    def write_bag_single_file(self) -> bool:
+        """True when `write_bag` names one .mcap file rather than a rosbag2 directory."""
+        return self.write_bag is not None and self.write_bag.suffix.lower() == MCAP_SUFFIX
 
     @property
     def tolerance_ns(self) -> int:
@@ -81,8 +92,19 @@ class EvalConfig:
                 f'F-score threshold {self.fscore_threshold} m and max points {self.max_points} '
                 'must be positive.'
             )
-        if self.write_bag is not None and self.write_bag.resolve() == self.out.resolve():
-            raise EvaluationError(f'--write-bag {self.write_bag} must differ from --out.')
+        if self.write_bag is not None:
+            self._validate_write_bag(self.write_bag)
+
+    def _validate_write_bag(self, path: Path) -> None:
+        """Refuse a bag path that would overwrite the results or promise a format not written."""
+        if path.resolve() == self.out.resolve():
+            raise EvaluationError(f'--write-bag {path} must differ from --out.')
+        if path.suffix.lower() in OTHER_BAG_SUFFIXES:
+            raise EvaluationError(
+                f'--write-bag {path}: only mcap is written; name a file ending in {MCAP_SUFFIX} '
+                f'(e.g. {path.with_suffix(MCAP_SUFFIX)}) or a directory for a rosbag2 bag '
+                f'(e.g. {path.with_suffix("")}).'
+            )
 
     def to_json(self) -> dict[str, Any]:
         """The configuration as JSON-friendly values (paths as strings)."""

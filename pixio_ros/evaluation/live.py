@@ -13,6 +13,7 @@ from typing import Any, Final
 import numpy as np
 
 from pixio_ros.data.messages import stamp_ns, typestore
+from pixio_ros.model.artifact_format import ArtifactMetadata, random_init_parts
 
 NS_PER_MS: Final = 1e6
 DIAGNOSTICS_TOPIC: Final = '/diagnostics'
@@ -38,9 +39,14 @@ def _percentiles(values: list[float]) -> tuple[float | None, float | None]:
     return round(float(np.percentile(values, 50)), 1), round(float(np.percentile(values, 95)), 1)
 
 
-def summarise_live_run(played: list[TimedMessage], received: list[TimedMessage], *,
-                       image_topic: str, depth_topic: str,
-                       model_info_topic: str) -> dict[str, Any]:
+def summarise_live_run(
+    played: list[TimedMessage],
+    received: list[TimedMessage],
+    *,
+    image_topic: str,
+    depth_topic: str,
+    model_info_topic: str,
+) -> dict[str, Any]:
     """Frames in/out, drops and inference time (node diagnostics), message age, topics seen.
 
     Args:
@@ -50,20 +56,35 @@ def summarise_live_run(played: list[TimedMessage], received: list[TimedMessage],
         depth_topic: the node's depth output (frames out).
         model_info_topic: the node's latched metadata (random weights or not).
     """
-    published = {stamp_ns(_deserialize(data, msgtype).header): wall
-                 for topic, msgtype, wall, data in played if topic == image_topic}
-    depth = [(wall, _deserialize(data, msgtype)) for topic, msgtype, wall, data in received
-             if topic == depth_topic]
-    ages = [(wall - published[stamp_ns(msg.header)]) / NS_PER_MS for wall, msg in depth
-            if stamp_ns(msg.header) in published]
+    published = {
+        stamp_ns(_deserialize(data, msgtype).header): wall
+        for topic, msgtype, wall, data in played
+        if topic == image_topic
+    }
+    depth = [
+        (wall, _deserialize(data, msgtype))
+        for topic, msgtype, wall, data in received
+        if topic == depth_topic
+    ]
+    ages = [
+        (wall - published[stamp_ns(msg.header)]) / NS_PER_MS
+        for wall, msg in depth
+        if stamp_ns(msg.header) in published
+    ]
     topics: dict[str, int] = {}
     for topic, *_ in received:
         topics[topic] = topics.get(topic, 0) + 1
-    stats: dict[str, Any] = {'frames_in': len(published), 'frames_out': len(depth),
-                             'topics': dict(sorted(topics.items()))}
+    stats: dict[str, Any] = {
+        'frames_in': len(published),
+        'frames_out': len(depth),
+        'topics': dict(sorted(topics.items())),
+    }
     stats['age_ms_p50'], stats['age_ms_p95'] = _percentiles(ages)
-    diagnostics = [_deserialize(data, msgtype) for topic, msgtype, _, data in received
-                   if topic == DIAGNOSTICS_TOPIC]
+    diagnostics = [
+        _deserialize(data, msgtype)
+        for topic, msgtype, _, data in received
+        if topic == DIAGNOSTICS_TOPIC
+    ]
     if diagnostics and diagnostics[-1].status:
         values = {kv.key: kv.value for kv in diagnostics[-1].status[0].values}
         for key, name in DIAGNOSTIC_KEYS.items():
@@ -72,9 +93,11 @@ def summarise_live_run(played: list[TimedMessage], received: list[TimedMessage],
                 stats[name] = number if name.startswith('inference') else int(number)
     info = [data for topic, _, _, data in received if topic == model_info_topic]
     if info:
-        metadata = json.loads(_deserialize(info[-1], 'std_msgs/msg/String').data)
-        stats['random_weights'] = (metadata.get('head_trained') is False
-                                   or metadata.get('encoder_pretrained') is False)
+        metadata = ArtifactMetadata.from_dict(
+            json.loads(_deserialize(info[-1], 'std_msgs/msg/String').data),
+            source=f'{model_info_topic} message',
+        )
+        stats['random_weights'] = bool(random_init_parts(metadata))
     return stats
 
 
@@ -91,6 +114,8 @@ def summary_lines(stats: dict[str, Any]) -> list[str]:
     ]
     if 'eval' in stats:
         report = stats['eval']
-        lines.append(f'eval of the recording ({report["metrics_kind"]}, {report["evaluated"]} '
-                     f'frames): AbsRel {report["abs_rel"]:.3f}, delta1 {report["delta1"]:.3f}')
+        lines.append(
+            f'eval of the recording ({report["metrics_kind"]}, {report["evaluated"]} '
+            f'frames): AbsRel {report["abs_rel"]:.3f}, delta1 {report["delta1"]:.3f}'
+        )
     return lines

@@ -19,7 +19,15 @@ DELTA_BASE: Final = 1.25
 SILOG_LAMBDA: Final = 0.5
 MIN_VALID_PIXELS: Final = 10
 METRIC_NAMES: Final = (
-    'abs_rel', 'sq_rel', 'rmse', 'rmse_log', 'log10', 'silog', 'delta1', 'delta2', 'delta3',
+    'abs_rel',
+    'sq_rel',
+    'rmse',
+    'rmse_log',
+    'log10',
+    'silog',
+    'delta1',
+    'delta2',
+    'delta3',
 )
 # Direction in which each metric improves, for best/worst frame selection and reports.
 HIGHER_IS_BETTER: Final = {name: name.startswith('delta') for name in METRIC_NAMES}

@@ -35,8 +35,10 @@ class TopicStamps:
         """'N msgs, stamps A .. B s' for error messages."""
         if not self.stamps:
             return 'no messages'
-        return (f'{len(self.stamps)} msgs, stamps {min(self.stamps) / NS_PER_S:.6f} .. '
-                f'{max(self.stamps) / NS_PER_S:.6f} s')
+        return (
+            f'{len(self.stamps)} msgs, stamps {min(self.stamps) / NS_PER_S:.6f} .. '
+            f'{max(self.stamps) / NS_PER_S:.6f} s'
+        )
 
 
 @dataclass(frozen=True)
@@ -79,8 +81,9 @@ def check_topics(bag: BagReader, config: EvalConfig) -> None:
     if config.prediction_topic is not None:
         bag.require_topic(config.prediction_topic, DEPTH_TYPES, option='--prediction-topic')
     if config.camera_info_topic is not None:
-        bag.require_topic(config.camera_info_topic, (CAMERA_INFO_TYPE,),
-                          option='--camera-info-topic')
+        bag.require_topic(
+            config.camera_info_topic, (CAMERA_INFO_TYPE,), option='--camera-info-topic'
+        )
 
 
 def _read_stamps(bag: BagReader, roles: dict[str, str]) -> dict[str, TopicStamps]:
@@ -91,7 +94,8 @@ def _read_stamps(bag: BagReader, roles: dict[str, str]) -> dict[str, TopicStamps
         entry.log_times.append(message.log_time_ns)
         if entry.first_encoding is None:
             entry.first_encoding = getattr(message.msg, 'encoding', None) or getattr(
-                message.msg, 'format', None)
+                message.msg, 'format', None
+            )
     return {role: by_topic[topic] for role, topic in roles.items()}
 
 
@@ -116,10 +120,8 @@ def _read_cameras(bag: BagReader, topic: str | None) -> tuple[list[int], list[Pi
         return [], []
     stamps, cameras = [], []
     for message in bag.messages(topic):
-        info = message.msg
         try:
-            camera = PinholeCamera.from_k(info.width, info.height, info.k, d=info.d,
-                                          distortion_model=info.distortion_model)
+            camera = PinholeCamera.from_camera_info(message.msg)
         except CameraError as err:
             raise EvaluationError(
                 f'--camera-info-topic {topic}: {err}; or omit the option to skip 3D metrics.'

@@ -52,8 +52,7 @@ def plot_error_histogram(histogram: np.ndarray, path: Path) -> None:
     plt = _pyplot()
     fig, axis = plt.subplots(figsize=(7, 4))
     total = max(int(histogram.sum()), 1)
-    axis.bar(HISTOGRAM_EDGES[:-1], histogram / total, width=np.diff(HISTOGRAM_EDGES),
-             align='edge')
+    axis.bar(HISTOGRAM_EDGES[:-1], histogram / total, width=np.diff(HISTOGRAM_EDGES), align='edge')
     axis.set_xlabel(f'relative depth error (last bin includes >= {HISTOGRAM_EDGES[-1]:g})')
     axis.set_ylabel('fraction of valid pixels')
     fig.subplots_adjust(left=0.12, right=0.97, top=0.95, bottom=0.15)
@@ -64,8 +63,16 @@ def plot_error_histogram(histogram: np.ndarray, path: Path) -> None:
 def _labelled(image: np.ndarray, label: str) -> np.ndarray:
     """The image with a white caption strip on top (BGR, as OpenCV writes it)."""
     strip = np.full((PANEL_CAPTION_PX, image.shape[1], 3), 255, np.uint8)
-    cv2.putText(strip, label, (4, PANEL_CAPTION_PX - 7), cv2.FONT_HERSHEY_SIMPLEX,
-                PANEL_FONT_SCALE, (0, 0, 0), 1, cv2.LINE_AA)
+    cv2.putText(
+        strip,
+        label,
+        (4, PANEL_CAPTION_PX - 7),
+        cv2.FONT_HERSHEY_SIMPLEX,
+        PANEL_FONT_SCALE,
+        (0, 0, 0),
+        1,
+        cv2.LINE_AA,
+    )
     return np.concatenate([strip, image], axis=0)
 
 
@@ -82,8 +89,9 @@ def plot_panel(view: FrameView, title: str, max_depth: float, path: Path) -> Non
     finite_gt = view.gt[np.isfinite(view.gt)]
     high = float(np.percentile(finite_gt, 99)) if finite_gt.size else max_depth
     error = np.where(valid, np.abs(view.aligned - view.gt) / view.gt, np.nan)
-    bgr = cv2.resize(np.ascontiguousarray(view.rgb[:, :, ::-1]), (width, height),
-                     interpolation=cv2.INTER_AREA)
+    bgr = cv2.resize(
+        np.ascontiguousarray(view.rgb[:, :, ::-1]), (width, height), interpolation=cv2.INTER_AREA
+    )
     tiles = [
         (bgr, 'RGB'),
         (colorize(view.gt, 0.0, high), f'ground truth 0-{high:.1f} m'),
@@ -91,7 +99,11 @@ def plot_panel(view: FrameView, title: str, max_depth: float, path: Path) -> Non
         (colorize(error, 0.0, ERROR_CLIP, cv2.COLORMAP_HOT), f'|err|/gt 0-{ERROR_CLIP:g}'),
     ]
     row = np.concatenate(
-        [_labelled(cv2.resize(tile, size, interpolation=cv2.INTER_NEAREST), label)
-         for tile, label in tiles], axis=1)
+        [
+            _labelled(cv2.resize(tile, size, interpolation=cv2.INTER_NEAREST), label)
+            for tile, label in tiles
+        ],
+        axis=1,
+    )
     panel = _labelled(row, title)
     cv2.imwrite(str(path), panel)

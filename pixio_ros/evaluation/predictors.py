@@ -38,8 +38,9 @@ class Predictor(Protocol):
     def product_options(self) -> ProductOptions:
         """How the output bag builds the node's products from this predictor's outputs."""
 
-    def predict(self, rgb: np.ndarray, messages: dict[str, Any],
-                size: tuple[int, int]) -> FramePrediction:
+    def predict(
+        self, rgb: np.ndarray, messages: dict[str, Any], size: tuple[int, int]
+    ) -> FramePrediction:
         """Predict depth for `rgb` at `size` (H, W)."""
 
 
@@ -65,8 +66,9 @@ class EnginePredictor:
             colored_max_depth=colormap_max_depth(0.0, engine.metadata.max_depth)
         )
 
-    def predict(self, rgb: np.ndarray, messages: dict[str, Any],
-                size: tuple[int, int]) -> FramePrediction:
+    def predict(
+        self, rgb: np.ndarray, messages: dict[str, Any], size: tuple[int, int]
+    ) -> FramePrediction:
         """Run the model on `rgb`; depth/points come back resized to `size`."""
         result = self.engine.infer(rgb, outputs=self.outputs, output_size=size)
         if result.depth is None:
@@ -80,8 +82,9 @@ class TopicPredictor:
     def __init__(self) -> None:
         self.product_options = ProductOptions()
 
-    def predict(self, rgb: np.ndarray, messages: dict[str, Any],
-                size: tuple[int, int]) -> FramePrediction:
+    def predict(
+        self, rgb: np.ndarray, messages: dict[str, Any], size: tuple[int, int]
+    ) -> FramePrediction:
         """Decode the frame's prediction message, resized (nearest) to `size` if needed."""
         depth = decode_depth_image(messages[PREDICTION])
         if depth.shape != size:

@@ -73,8 +73,9 @@ class ReplayOutput:
     wall_s: float
 
 
-def _camera_for(plan: EvaluationPlan, frame: FramePlan, shape: tuple[int, int]
-                ) -> PinholeCamera | None:
+def _camera_for(
+    plan: EvaluationPlan, frame: FramePlan, shape: tuple[int, int]
+) -> PinholeCamera | None:
     camera = plan.camera_at(frame.stamp_ns)
     if camera is None:
         return None
@@ -94,8 +95,13 @@ class Replayer:
         writer: optional output bag writer.
     """
 
-    def __init__(self, config: EvalConfig, plan: EvaluationPlan, predictor: Predictor,
-                 writer: PixioBagWriter | None = None) -> None:
+    def __init__(
+        self,
+        config: EvalConfig,
+        plan: EvaluationPlan,
+        predictor: Predictor,
+        writer: PixioBagWriter | None = None,
+    ) -> None:
         self.config = config
         self.plan = plan
         self.predictor = predictor
@@ -105,11 +111,17 @@ class Replayer:
         return decode_color(messages[IMAGE]), decode_depth_image(messages[DEPTH])
 
     def _score(self, prediction: FramePrediction, gt: np.ndarray) -> FrameDepthScore | None:
-        return score_frame(prediction.depth, gt, align=self.config.align,
-                           min_depth=self.config.min_depth, max_depth=self.config.max_depth)
+        return score_frame(
+            prediction.depth,
+            gt,
+            align=self.config.align,
+            min_depth=self.config.min_depth,
+            max_depth=self.config.max_depth,
+        )
 
-    def process(self, frame: FramePlan, messages: dict[str, Any],
-                histogram: np.ndarray | None = None) -> tuple[FrameResult, FrameView | None]:
+    def process(
+        self, frame: FramePlan, messages: dict[str, Any], histogram: np.ndarray | None = None
+    ) -> tuple[FrameResult, FrameView | None]:
         """Score one frame; bad frames come back with a skip status instead of raising."""
         start = time.perf_counter()
         result = FrameResult(frame.number, frame.stamp_ns, STATUS_OK)
@@ -126,8 +138,9 @@ class Replayer:
             result.inference_ms = prediction.inference_ms
         camera = _camera_for(self.plan, frame, gt.shape)
         if self.writer is not None:
-            products = build_products(prediction.outputs, rgb, camera, Wanted.everything(),
-                                      self.predictor.product_options)
+            products = build_products(
+                prediction.outputs, rgb, camera, Wanted.everything(), self.predictor.product_options
+            )
             self.writer.write_frame(products, frame.stamp_ns, messages[IMAGE].header.frame_id)
         score = self._score(prediction, gt)
         if score is None:
@@ -135,22 +148,29 @@ class Replayer:
             return result, None
         result.metrics = score.metrics
         if self.config.align != ALIGN_NONE:  # the metric (unaligned) view, labelled apart
-            raw = score_frame(prediction.depth, gt, align=ALIGN_NONE,
-                              min_depth=self.config.min_depth, max_depth=self.config.max_depth)
+            raw = score_frame(
+                prediction.depth,
+                gt,
+                align=ALIGN_NONE,
+                min_depth=self.config.min_depth,
+                max_depth=self.config.max_depth,
+            )
             result.raw_metrics = raw.metrics if raw is not None else {}
         result.valid_pixels, result.coverage = score.valid_pixels, score.coverage
         result.scale, result.shift = score.scale, score.shift
         valid = np.isfinite(score.aligned)
         if histogram is not None:
             relative = np.abs(score.aligned[valid] - gt[valid]) / gt[valid]
-            histogram += np.histogram(np.minimum(relative, HISTOGRAM_EDGES[-1]),
-                                      bins=HISTOGRAM_EDGES)[0]
+            histogram += np.histogram(
+                np.minimum(relative, HISTOGRAM_EDGES[-1]), bins=HISTOGRAM_EDGES
+            )[0]
         if camera is not None:
             rays = camera.rays()
             cloud = score_point_clouds(
                 backproject(score.aligned.astype(np.float32), rays)[valid],
                 backproject(gt, rays)[valid],
-                threshold=self.config.fscore_threshold, max_points=self.config.max_points,
+                threshold=self.config.fscore_threshold,
+                max_points=self.config.max_points,
             )
             result.chamfer, result.fscore = cloud.chamfer, cloud.fscore
         result.total_ms = (time.perf_counter() - start) * MS_PER_S
@@ -165,8 +185,9 @@ class Replayer:
         histogram = np.zeros(len(HISTOGRAM_EDGES) - 1, dtype=np.int64)
         results: dict[int, FrameResult] = {}
         start = time.perf_counter()
-        with tqdm(total=len(self.plan.frames), desc='eval', unit='frame',
-                  disable=not progress) as bar:
+        with tqdm(
+            total=len(self.plan.frames), desc='eval', unit='frame', disable=not progress
+        ) as bar:
             for frame, messages in iter_frame_messages(bag, self.plan):
                 results[frame.number], _ = self.process(frame, messages, histogram)
                 bar.update()

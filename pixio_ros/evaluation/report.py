@@ -22,8 +22,19 @@ PLOT_FILES: Final = {
     'worst': 'panel_worst.png',
 }
 CSV_COLUMNS: Final = (
-    'frame', 'stamp_ns', 'status', 'valid_pixels', 'coverage', 'scale', 'shift', *METRIC_NAMES,
-    'chamfer_m', 'fscore', 'inference_ms', 'frame_ms', 'detail',
+    'frame',
+    'stamp_ns',
+    'status',
+    'valid_pixels',
+    'coverage',
+    'scale',
+    'shift',
+    *METRIC_NAMES,
+    'chamfer_m',
+    'fscore',
+    'inference_ms',
+    'frame_ms',
+    'detail',
 )
 
 
@@ -58,8 +69,21 @@ def write_per_frame_csv(frames: list[FrameResult], path: Path) -> None:
         writer.writerow(CSV_COLUMNS)
         for f in frames:
             metrics = [f.metrics.get(name, float('nan')) for name in METRIC_NAMES]
-            row = [f.number, f.stamp_ns, f.status, f.valid_pixels, f.coverage, f.scale, f.shift,
-                   *metrics, f.chamfer, f.fscore, f.inference_ms, f.total_ms, f.detail]
+            row = [
+                f.number,
+                f.stamp_ns,
+                f.status,
+                f.valid_pixels,
+                f.coverage,
+                f.scale,
+                f.shift,
+                *metrics,
+                f.chamfer,
+                f.fscore,
+                f.inference_ms,
+                f.total_ms,
+                f.detail,
+            ]
             writer.writerow([_cell(v) for v in row])
 
 
@@ -72,12 +96,16 @@ def _fmt(value: Any, digits: int = 4) -> str:
 def _model_lines(model: dict[str, Any]) -> list[str]:
     if 'prediction_topic' in model:
         return [f'- prediction: recorded topic `{model["prediction_topic"]}`']
-    lines = [f'- model: `{model["path"]}` (sha256 `{model["sha256"]}`)',
-             f'- size {model.get("model_size", "?")}, head {model.get("head_kind", "?")}, '
-             f'input {model.get("input_size", "?")}, device {model.get("device", "?")}']
+    lines = [
+        f'- model: `{model["path"]}` (sha256 `{model["sha256"]}`)',
+        f'- size {model.get("model_size", "?")}, head {model.get("head_kind", "?")}, '
+        f'input {model.get("input_size", "?")}, device {model.get("device", "?")}',
+    ]
     if model.get('random_weights'):
-        lines.append('- **WARNING: this artifact has random weights; its depth is not meaningful '
-                     'and these numbers only exercise the pipeline.**')
+        lines.append(
+            '- **WARNING: this artifact has random weights; its depth is not meaningful '
+            'and these numbers only exercise the pipeline.**'
+        )
     return lines
 
 
@@ -86,36 +114,54 @@ def write_report_md(document: dict[str, Any], plots: dict[str, str], path: Path)
     summary, config, bag = document['summary'], document['config'], document['bag']
     frames = summary['frames']
     kind = summary['metrics_kind']
-    lines = ['# Depth evaluation', '', f'- bag: `{bag["path"]}`',
-             *_model_lines(document['model']),
-             f'- image `{config["image_topic"]}`, ground truth `{config["depth_topic"]}`, '
-             f'camera info `{config["camera_info_topic"]}`',
-             f'- depth range ({config["min_depth"]}, {config["max_depth"]}) m, stamp tolerance '
-             f'{config["stamp_tolerance_ms"]} ms, alignment **{config["align"]}**', '',
-             '## Frames', '',
-             f'{frames["paired"]} image/depth pairs ({frames["unmatched_images"]} images and '
-             f'{frames["unmatched_depth"]} depth messages unmatched); {frames["selected"]} '
-             f'selected, **{frames["evaluated"]} evaluated**, skipped: '
-             f'{frames["skipped"] or "none"}.', '',
-             f'## Depth metrics ({kind.replace("_", " ")}; mean over images)', '',
-             f'| metric | {kind} | raw metric | better |', '|---|---|---|---|']
+    lines = [
+        '# Depth evaluation',
+        '',
+        f'- bag: `{bag["path"]}`',
+        *_model_lines(document['model']),
+        f'- image `{config["image_topic"]}`, ground truth `{config["depth_topic"]}`, '
+        f'camera info `{config["camera_info_topic"]}`',
+        f'- depth range ({config["min_depth"]}, {config["max_depth"]}) m, stamp tolerance '
+        f'{config["stamp_tolerance_ms"]} ms, alignment **{config["align"]}**',
+        '',
+        '## Frames',
+        '',
+        f'{frames["paired"]} image/depth pairs ({frames["unmatched_images"]} images and '
+        f'{frames["unmatched_depth"]} depth messages unmatched); {frames["selected"]} '
+        f'selected, **{frames["evaluated"]} evaluated**, skipped: '
+        f'{frames["skipped"] or "none"}.',
+        '',
+        f'## Depth metrics ({kind.replace("_", " ")}; mean over images)',
+        '',
+        f'| metric | {kind} | raw metric | better |',
+        '|---|---|---|---|',
+    ]
     raw = summary.get('depth_raw_metric') or {}
     for name in METRIC_NAMES:
         better = 'higher' if HIGHER_IS_BETTER[name] else 'lower'
-        lines.append(f'| {name} | {_fmt(summary["depth"][name])} | '
-                     f'{_fmt(raw.get(name)) if raw else "(same)"} | {better} |')
+        lines.append(
+            f'| {name} | {_fmt(summary["depth"][name])} | '
+            f'{_fmt(raw.get(name)) if raw else "(same)"} | {better} |'
+        )
     points = summary['points_3d']
     if points:
-        lines += ['', f'3D: Chamfer {_fmt(points["chamfer_m"])} m, F-score@'
-                      f'{config["fscore_threshold"]} m {_fmt(points["fscore"])}.']
+        lines += [
+            '',
+            f'3D: Chamfer {_fmt(points["chamfer_m"])} m, F-score@'
+            f'{config["fscore_threshold"]} m {_fmt(points["fscore"])}.',
+        ]
     speed = summary['speed']
     inference = speed['inference_ms']
     lines += ['', '## Speed', '']
     if inference:
-        lines.append(f'- Engine inference: mean {_fmt(inference["mean"], 1)} ms, p50 '
-                     f'{_fmt(inference["p50"], 1)} ms, p95 {_fmt(inference["p95"], 1)} ms')
-    lines.append(f'- replay throughput: {_fmt(speed["frames_per_s"], 2)} frames/s '
-                 f'({_fmt(speed["wall_s"], 1)} s wall, decoding and metrics included)')
+        lines.append(
+            f'- Engine inference: mean {_fmt(inference["mean"], 1)} ms, p50 '
+            f'{_fmt(inference["p50"], 1)} ms, p95 {_fmt(inference["p95"], 1)} ms'
+        )
+    lines.append(
+        f'- replay throughput: {_fmt(speed["frames_per_s"], 2)} frames/s '
+        f'({_fmt(speed["wall_s"], 1)} s wall, decoding and metrics included)'
+    )
     lines += ['', '## Plots', '']
     picks = summary['best_median_worst']
     for key, filename in plots.items():

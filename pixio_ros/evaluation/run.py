@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -28,28 +28,31 @@ from pixio_ros.evaluation.report import (
 )
 from pixio_ros.evaluation.summary import summarise
 from pixio_ros.files import atomic_output, check_writable
+from pixio_ros.model.artifact_format import random_init_parts
+
+if TYPE_CHECKING:
+    from pixio_ros.runtime.engine import Engine
 
 ENGINE_WARMUP_RUNS = 3
 
 
-def _model_info(config: EvalConfig, engine: Any | None) -> dict[str, Any]:
+def _model_info(config: EvalConfig, engine: Engine | None) -> dict[str, Any]:
     if engine is None:
         return {'prediction_topic': config.prediction_topic}
     metadata = engine.metadata
     return {
         'path': str(config.model),
-        'sha256': metadata.get('sha256'),
-        'model_size': metadata.get('model_size', metadata.get('size')),
-        'head_kind': metadata.get('head_kind'),
+        'sha256': engine.sha256,
+        'model_size': metadata.size,
+        'head_kind': metadata.head_kind,
         'input_size': list(engine.input_size),
         'device': str(engine.device),
-        'random_weights': metadata.get('head_trained') is False
-        or metadata.get('encoder_pretrained') is False,
-        'metadata': metadata,
+        'random_weights': bool(random_init_parts(metadata)),
+        'metadata': engine.model_info(),
     }
 
 
-def _load_predictor(config: EvalConfig) -> tuple[Predictor, Any | None]:
+def _load_predictor(config: EvalConfig) -> tuple[Predictor, Engine | None]:
     if config.model is None:
         return TopicPredictor(), None
     from pixio_ros.runtime.engine import Engine
@@ -84,12 +87,16 @@ def run_evaluation(config: EvalConfig, *, progress: bool = False) -> dict[str, A
                     bag_path.parent.mkdir(parents=True, exist_ok=True)
                 else:
                     bag_path = stack.enter_context(
-                        atomic_output(config.write_bag, force=config.force))
-                writer = stack.enter_context(PixioBagWriter(bag_path))
+                        atomic_output(config.write_bag, force=config.force)
+                    )
+                writer = stack.enter_context(
+                    PixioBagWriter(bag_path, single_file=config.write_bag_single_file)
+                )
             replayer = Replayer(config, plan, predictor, writer)
             replay = replayer.run(bag, progress=progress)
-            summary = summarise(replay.frames, plan.counts, align=config.align,
-                                wall_s=replay.wall_s)
+            summary = summarise(
+                replay.frames, plan.counts, align=config.align, wall_s=replay.wall_s
+            )
             if summary['frames']['evaluated'] == 0:
                 details = sorted({f.detail for f in replay.frames if f.detail})
                 raise EvaluationError(
@@ -111,8 +118,14 @@ def run_evaluation(config: EvalConfig, *, progress: bool = False) -> dict[str, A
     return document
 
 
-def _write_plots(replayer: Replayer, bag: BagReader, replay: Any, summary: dict[str, Any],
-                 config: EvalConfig, out_dir: Path) -> dict[str, str]:
+def _write_plots(
+    replayer: Replayer,
+    bag: BagReader,
+    replay: Any,
+    summary: dict[str, Any],
+    config: EvalConfig,
+    out_dir: Path,
+) -> dict[str, str]:
     plot_metrics_over_time(replay.frames, out_dir / PLOT_FILES['over_time'])
     plot_error_histogram(np.asarray(replay.histogram), out_dir / PLOT_FILES['histogram'])
     written = {'over_time': PLOT_FILES['over_time'], 'histogram': PLOT_FILES['histogram']}
@@ -120,8 +133,10 @@ def _write_plots(replayer: Replayer, bag: BagReader, replay: Any, summary: dict[
     views = replayer.views(bag, sorted(set(picks.values())))
     for key, number in picks.items():
         if number in views:
-            title = (f'{key} frame #{number}: AbsRel '
-                     f'{replay.frames[_index(replay.frames, number)].metrics["abs_rel"]:.4f}')
+            title = (
+                f'{key} frame #{number}: AbsRel '
+                f'{replay.frames[_index(replay.frames, number)].metrics["abs_rel"]:.4f}'
+            )
             plot_panel(views[number], title, config.max_depth, out_dir / PLOT_FILES[key])
             written[key] = PLOT_FILES[key]
     return written

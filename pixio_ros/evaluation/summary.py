@@ -27,8 +27,11 @@ def best_median_worst(frames: list[FrameResult]) -> dict[str, int]:
         return {}
     sign = -1.0 if HIGHER_IS_BETTER[RANKING_METRIC] else 1.0
     ranked = sorted(ok, key=lambda f: (sign * f.metrics[RANKING_METRIC], f.number))
-    return {'best': ranked[0].number, 'median': ranked[(len(ranked) - 1) // 2].number,
-            'worst': ranked[-1].number}
+    return {
+        'best': ranked[0].number,
+        'median': ranked[(len(ranked) - 1) // 2].number,
+        'worst': ranked[-1].number,
+    }
 
 
 def _stats(values: list[float]) -> dict[str, float] | None:
@@ -41,8 +44,9 @@ def _stats(values: list[float]) -> dict[str, float] | None:
     return result
 
 
-def summarise(frames: list[FrameResult], counts: dict[str, int], *, align: str,
-              wall_s: float) -> dict[str, Any]:
+def summarise(
+    frames: list[FrameResult], counts: dict[str, int], *, align: str, wall_s: float
+) -> dict[str, Any]:
     """The `summary` section of metrics.json.
 
     Metrics are labelled `aligned_<mode>` or `raw_metric` so nobody mistakes one for the other.
@@ -57,9 +61,12 @@ def summarise(frames: list[FrameResult], counts: dict[str, int], *, align: str,
         'frames': {**counts, 'evaluated': len(ok), 'skipped': dict(sorted(skipped.items()))},
         'metrics_kind': label,
         'depth': depth,
-        'depth_raw_metric': None if align == ALIGN_NONE else mean_metrics(
-            [frame.raw_metrics for frame in ok if frame.raw_metrics]),
-        'points_3d': None if not chamfer else {
+        'depth_raw_metric': None
+        if align == ALIGN_NONE
+        else mean_metrics([frame.raw_metrics for frame in ok if frame.raw_metrics]),
+        'points_3d': None
+        if not chamfer
+        else {
             'chamfer_m': float(np.mean(chamfer)),
             'fscore': float(np.mean([f.fscore for f in ok if np.isfinite(f.fscore)])),
         },

@@ -1,42 +1,41 @@
-"""The compiled artifact: export a PixioNet with embedded metadata, read it back, check parity.
+"""Export a PixioNet as one artifact file with embedded metadata, checked against eager.
 
-Two formats hold the same contract (uint8 [B,H,W,3] RGB in, dict of float32 maps out, metadata
-JSON embedded as ``pixio_metadata.json``):
-
-- ``torchscript`` (``.ts``), the default. ``torch.jit`` is deprecated upstream, but TorchScript is
-  still what robots with an older torch and C++ (libtorch) consumers can load, so it is offered
-  and its deprecation warnings are silenced around our own calls only.
-- ``export`` (``.pt2``), written by ``torch.export`` with dynamic height, width and batch.
-
-Metadata is read straight from the zip archive, so inspecting a file never runs or unpickles it.
+What an artifact file is (formats, metadata, detection, loading, the random-init rule) lives in
+`pixio_ros.model.artifact_format`; this module only compiles, checks parity and saves, and its
+reload check loads the file through that same module, exactly as the Engine will.
 """
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import json
 import os
-import warnings
-import zipfile
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from torch import Tensor
 
 from pixio_ros.files import write_atomically
+from pixio_ros.model.artifact_format import (
+    DTYPES,
+    FORMAT_VERSION,
+    FORMATS,
+    METADATA_FILE,
+    ArtifactFormat,
+    ArtifactMetadata,
+    Precision,
+    load_artifact,
+    quiet_torchscript,
+    suffix_conflict,
+)
 from pixio_ros.model.checkpoints import checkpoint_sha256
 from pixio_ros.model.errors import ModelError
 from pixio_ros.model.network import PixioNet
 from pixio_ros.model.sizes import IMAGENET_MEAN, IMAGENET_STD, PATCH_SIZE
 
-METADATA_FILE = 'pixio_metadata.json'
-FORMAT_VERSION = 1
-FORMAT_SUFFIXES = {'torchscript': '.ts', 'export': '.pt2'}
-DTYPES = {'fp32': torch.float32, 'fp16': torch.float16, 'bf16': torch.bfloat16}
-PARITY_TOLERANCE = {'fp32': 1e-4, 'fp16': 1e-2, 'bf16': 5e-2}
+PARITY_TOLERANCE: dict[Precision, float] = {'fp32': 1e-4, 'fp16': 1e-2, 'bf16': 5e-2}
 """Largest allowed |compiled - eager| relative to max(1, |eager|), per dtype."""
 FEATURE_LAYOUT = (
     'features: [B, C, H/16, W/16] float32, last-block patch tokens after the final LayerNorm, '
@@ -50,108 +49,36 @@ CHECK_BATCH = 2
 """Batch of the random parity-check input (2 so that torch.export keeps the batch dynamic)."""
 
 
-@contextlib.contextmanager
-def quiet_torchscript() -> Iterator[None]:
-    """Silence torch.jit's deprecation warnings for the calls inside this block only."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings(
-            'ignore', message=r'.*torch\.jit.*deprecated', category=DeprecationWarning
-        )
-        yield
-
-
 def build_metadata(
     net: PixioNet,
     *,
     input_size: tuple[int, int],
-    fmt: str,
-    dtype: str,
+    fmt: ArtifactFormat,
+    dtype: Precision,
     sources: Mapping[str, str | os.PathLike[str]] | None,
     encoder_pretrained: bool,
     head_trained: bool,
-) -> dict[str, Any]:
-    """The JSON embedded in an artifact: everything a consumer needs without the model code."""
-    return {
-        'format_version': FORMAT_VERSION,
-        'format': fmt,
-        'size': net.encoder.size_name,
-        'embed_dim': net.encoder.embed_dim,
-        'patch_size': net.encoder.patch_size,
-        'input_size': [int(input_size[0]), int(input_size[1])],
-        'mean': list(IMAGENET_MEAN),
-        'std': list(IMAGENET_STD),
-        'head_kind': net.head_kind,
-        'outputs': net.output_keys,
-        'max_depth': net.max_depth,
-        'encoder_pretrained': bool(encoder_pretrained),
-        'head_trained': bool(head_trained),
-        'feature_layout': FEATURE_LAYOUT,
-        'dtype': dtype,
-        'torch_version': torch.__version__,
-        'sources': {name: checkpoint_sha256(path) for name, path in (sources or {}).items()},
-        'parity_max_abs_diff': None,
-    }
-
-
-def read_artifact_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read the embedded metadata of an artifact without loading the model.
-
-    Raises:
-        ModelError: If the file is missing, not a zip archive, or has no Pixio metadata.
-    """
-    path = Path(path)
-    if path.is_dir():
-        raise ModelError(
-            f'{path} is a directory; pass the artifact file written by `pixio-ros export`.'
-        )
-    if not path.is_file():
-        raise ModelError(f'{path} does not exist; pass an artifact written by `pixio-ros export`.')
-    try:
-        with zipfile.ZipFile(path) as archive:
-            names = [n for n in archive.namelist() if n.endswith(f'extra/{METADATA_FILE}')]
-            if not names:
-                raise ModelError(
-                    f'{path} is a torch archive without {METADATA_FILE}; it was not written by '
-                    '`pixio-ros export`. Re-export it.'
-                )
-            metadata = json.loads(archive.read(names[0]).decode('utf-8'))
-    except (zipfile.BadZipFile, OSError) as err:
-        raise ModelError(
-            f'{path} is not a Pixio artifact (not a TorchScript or torch.export archive: {err}); '
-            'pass a file written by `pixio-ros export`.'
-        ) from err
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ModelError(f'{path} has corrupt {METADATA_FILE} ({err}); re-export it.') from err
-    if not isinstance(metadata, dict):
-        raise ModelError(
-            f'{path} has {METADATA_FILE} holding a {type(metadata).__name__}, not a JSON object; '
-            're-export it with `pixio-ros export`.'
-        )
-    if metadata.get('format_version') != FORMAT_VERSION:
-        raise ModelError(
-            f'{path} has metadata format_version {metadata.get("format_version")!r} '
-            f'(expected {FORMAT_VERSION}); re-export it with this version of pixio-ros.'
-        )
-    return metadata
-
-
-def load_artifact(
-    path: str | os.PathLike[str], *, device: str | torch.device = 'cpu'
-) -> tuple[Callable[[Tensor], dict[str, Tensor]], dict[str, Any]]:
-    """Load an artifact of either format onto ``device``; returns (callable module, metadata)."""
-    metadata = read_artifact_metadata(path)
-    fmt = metadata.get('format', 'torchscript')
-    if fmt == 'export':
-        # A buffer, so that any file name works (torch.export wants a .pt2 suffix for paths).
-        with Path(path).open('rb') as stream:
-            program = torch.export.load(stream)
-        module = program.module()
-        if str(device) != 'cpu':
-            module = module.to(device)
-        return module, metadata
-    with quiet_torchscript():
-        module = torch.jit.load(str(path), map_location=device)
-    return module.eval(), metadata
+) -> ArtifactMetadata:
+    """The metadata embedded in an artifact: everything a consumer needs without the model code."""
+    return ArtifactMetadata(
+        format_version=FORMAT_VERSION,
+        format=fmt,
+        size=net.encoder.size_name,
+        embed_dim=net.encoder.embed_dim,
+        patch_size=net.encoder.patch_size,
+        input_size=(int(input_size[0]), int(input_size[1])),
+        mean=IMAGENET_MEAN,
+        std=IMAGENET_STD,
+        head_kind=net.head_kind,
+        outputs=tuple(net.output_keys),
+        max_depth=net.max_depth,
+        encoder_pretrained=bool(encoder_pretrained),
+        head_trained=bool(head_trained),
+        feature_layout=FEATURE_LAYOUT,
+        dtype=dtype,
+        torch_version=torch.__version__,
+        sources={name: checkpoint_sha256(path) for name, path in (sources or {}).items()},
+    )
 
 
 def max_output_difference(
@@ -183,7 +110,7 @@ def _on(net: PixioNet, device: torch.device, dtype: torch.dtype) -> PixioNet:
     return copy.deepcopy(net).eval().to(device=device, dtype=dtype)
 
 
-def _compile(net: PixioNet, fmt: str, example: Tensor) -> Any:
+def _compile(net: PixioNet, fmt: ArtifactFormat, example: Tensor) -> Any:
     """TorchScript module or ExportedProgram for ``net`` (dynamic batch, height and width)."""
     if fmt == 'torchscript':
         with quiet_torchscript():
@@ -195,13 +122,25 @@ def _compile(net: PixioNet, fmt: str, example: Tensor) -> Any:
     return torch.export.export(net, (example,), dynamic_shapes=dynamic)
 
 
-def _save(compiled: Any, fmt: str, path: Path, metadata_json: str) -> None:
+def _save(compiled: Any, fmt: ArtifactFormat, path: Path, metadata_json: str) -> None:
+    """Write through a stream, so that any file name works (torch.export wants .pt2 on paths)."""
     extra = {METADATA_FILE: metadata_json}
-    if fmt == 'torchscript':
-        with quiet_torchscript():
-            torch.jit.save(compiled, str(path), _extra_files=extra)
-    else:
-        torch.export.save(compiled, str(path), extra_files=extra)
+    with path.open('wb') as stream:
+        if fmt == 'torchscript':
+            with quiet_torchscript():
+                torch.jit.save(compiled, stream, _extra_files=extra)
+        else:
+            torch.export.save(compiled, stream, extra_files=extra)
+
+
+_T = TypeVar('_T', bound=str)
+
+
+def _one_of(value: str, choices: tuple[_T, ...], what: str) -> _T:
+    for choice in choices:
+        if value == choice:
+            return choice
+    raise ModelError(f'unknown {what} {value!r}; expected one of {", ".join(choices)}.')
 
 
 def export_artifact(
@@ -216,17 +155,20 @@ def export_artifact(
     encoder_pretrained: bool,
     head_trained: bool,
     force: bool = False,
-) -> dict[str, Any]:
+) -> ArtifactMetadata:
     """Compile ``net`` into one artifact file with embedded metadata, checked against eager.
 
-    The file is written to a temporary name next to ``path``, reloaded, run on a random uint8
-    batch at ``input_size`` and compared with the eager network; only an artifact within
+    The file is written to a temporary name next to ``path``, reloaded with
+    `artifact_format.load_artifact` (the Engine's loader), run on a random uint8 batch at
+    ``input_size`` and compared with the eager network; only an artifact within
     `PARITY_TOLERANCE` replaces ``path``.
 
     Args:
         net: The network to export (set to eval mode; converted on a copy if its device or
             dtype differ from ``device`` / ``dtype``).
-        path: Output file (``.ts`` for TorchScript, ``.pt2`` for torch.export by convention).
+        path: Output file. Loading reads the content, so any name works, except the
+            conventional suffix of the OTHER format (``.pt2`` for TorchScript, ``.ts`` for
+            torch.export), which would mislead people and is refused before anything is written.
         input_size: (H, W) the consumer should resize to; multiples of 16.
         fmt: 'torchscript' or 'export'.
         dtype: 'fp32', 'fp16' or 'bf16' weights and activations.
@@ -241,13 +183,15 @@ def export_artifact(
         The embedded metadata; ``parity_max_abs_diff`` holds the compiled-vs-eager check.
 
     Raises:
-        ModelError: Bad option, existing output without ``force``, or failed parity check.
+        ModelError: Bad option or output name, existing output without ``force``, or failed
+            parity check.
     """
     path = Path(path)
-    if fmt not in FORMAT_SUFFIXES:
-        raise ModelError(f'unknown format {fmt!r}; expected one of {", ".join(FORMAT_SUFFIXES)}.')
-    if dtype not in DTYPES:
-        raise ModelError(f'unknown dtype {dtype!r}; expected one of {", ".join(DTYPES)}.')
+    artifact_format = _one_of(fmt, FORMATS, 'format')
+    precision = _one_of(dtype, tuple(DTYPES), 'dtype')
+    conflict = suffix_conflict(path, artifact_format)
+    if conflict is not None:
+        raise ModelError(f'{conflict}.')
     height, width = (int(side) for side in input_size)
     if height <= 0 or width <= 0 or height % PATCH_SIZE or width % PATCH_SIZE:
         raise ModelError(
@@ -265,12 +209,12 @@ def export_artifact(
         if not Path(source).exists():
             raise ModelError(f'source {name!r} ({source}) does not exist.')
 
-    model = _on(net, torch.device(device), DTYPES[dtype])
+    model = _on(net, torch.device(device), DTYPES[precision])
     metadata = build_metadata(
         model,
         input_size=(height, width),
-        fmt=fmt,
-        dtype=dtype,
+        fmt=artifact_format,
+        dtype=precision,
         sources=sources,
         encoder_pretrained=encoder_pretrained,
         head_trained=head_trained,
@@ -282,18 +226,21 @@ def export_artifact(
     try:
         with torch.no_grad():
             reference = model(example)
-            compiled = _compile(model, fmt, example)
-            runnable = compiled if fmt == 'torchscript' else compiled.module()
+            compiled = _compile(model, artifact_format, example)
+            runnable = compiled if artifact_format == 'torchscript' else compiled.module()
             max_abs, max_rel = max_output_difference(reference, runnable(example))
-            _check_parity(path, max_abs, max_rel, dtype)
-            metadata['parity_max_abs_diff'] = max_abs
+            _check_parity(path, max_abs, max_rel, precision)
+            metadata = replace(metadata, parity_max_abs_diff=max_abs)
 
             def save_and_verify(temp_path: Path) -> None:
-                """Write, reload from disk and compare again before the file replaces path."""
-                _save(compiled, fmt, temp_path, json.dumps(metadata, indent=2, sort_keys=True))
-                reloaded, _ = load_artifact(temp_path, device=device)
-                reloaded_abs, reloaded_rel = max_output_difference(reference, reloaded(example))
-                _check_parity(path, reloaded_abs, reloaded_rel, dtype)
+                """Write, reload as the Engine does and compare again before replacing path."""
+                _save(compiled, artifact_format, temp_path, metadata.to_json())
+                reloaded = load_artifact(temp_path, device=device)
+                if reloaded.metadata != metadata:
+                    raise ModelError(f'{path} did not read back the metadata it was written with.')
+                candidate = reloaded.module(example)
+                reloaded_abs, reloaded_rel = max_output_difference(reference, candidate)
+                _check_parity(path, reloaded_abs, reloaded_rel, precision)
 
             write_atomically(path, save_and_verify)
     except ModelError:
@@ -303,7 +250,7 @@ def export_artifact(
     return metadata
 
 
-def _check_parity(path: Path, max_abs: float, max_rel: float, dtype: str) -> None:
+def _check_parity(path: Path, max_abs: float, max_rel: float, dtype: Precision) -> None:
     if not max_rel <= PARITY_TOLERANCE[dtype]:
         raise ModelError(
             f'exported artifact differs from the eager model by {max_abs:.3g} '

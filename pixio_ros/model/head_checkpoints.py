@@ -156,10 +156,16 @@ def load_paper_head(
     }
     if head_kind == 'linear':
         state_dict = {
-            next((new + k[len(old) :] for old, new in PAPER_LINEAR_NAMES.items()
-                  if k.startswith(old)), k): v
+            next(
+                (
+                    new + k[len(old) :]
+                    for old, new in PAPER_LINEAR_NAMES.items()
+                    if k.startswith(old)
+                ),
+                k,
+            ): v
             for k, v in state_dict.items()
-        }  # fmt: skip
+        }
     head = build_head(get_size(size), head_kind, max_depth=max_depth)
     _load_strict(head, state_dict, path, f'paper {size} {head_kind} head')
     return head.eval()

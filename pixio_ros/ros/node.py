@@ -21,6 +21,7 @@ from typing import Any
 
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
+from rcl_interfaces.msg import SetParametersResult
 from rclpy.exceptions import ParameterException
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
@@ -30,31 +31,38 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 from std_msgs.msg import String
 
 from pixio_ros.errors import PixioRosError
+from pixio_ros.model.artifact_format import ArtifactError
 from pixio_ros.ros.convert import (
-    camera_from_info,
+    FrameMessages,
     compressed_to_rgb,
+    frame_messages,
     image_to_rgb,
     model_info_msg,
 )
 from pixio_ros.ros.diagnostics import NodeStats, diagnostic_array
 from pixio_ros.ros.errors import NodeError
-from pixio_ros.ros.frame import (
-    FrameOutputs,
-    InferredFrame,
-    Wanted,
-    build_outputs,
-    engine_outputs,
-)
+from pixio_ros.ros.frame import InferredFrame, product_options
 from pixio_ros.ros.mailbox import Mailbox
 from pixio_ros.ros.params import (
-    Settings,
+    apply_changes,
     declare_parameters,
-    on_set_result,
-    qos_from_settings,
+    init_rclpy,
+    qos_profile,
+    unknown_parameter_warnings,
 )
+from pixio_ros.ros.settings import NodeSettings
 from pixio_ros.runtime.camera import CameraError, PinholeCamera
 from pixio_ros.runtime.engine import EXPORT_HINT, Engine, EngineError, RandomInitWarning
 from pixio_ros.runtime.image_codec import ImageCodecError
+from pixio_ros.runtime.products import Wanted, build_products, engine_outputs
+from pixio_ros.wire import (
+    COLORED_TOPIC,
+    DEPTH_INFO_TOPIC,
+    DEPTH_TOPIC,
+    EMBEDDING_TOPIC,
+    FEATURES_TOPIC,
+    POINTS_TOPIC,
+)
 
 __all__ = ['PixioNode', 'main']
 
@@ -85,41 +93,49 @@ class PixioNode(Node):
 
     def __init__(self, node_name: str = NODE_NAME, **kwargs: Any):
         super().__init__(node_name, **kwargs)
-        self._settings = declare_parameters(self)
+        self._settings: NodeSettings = declare_parameters(self)
         settings = self._settings
-        if not settings['model_path']:
+        for line in unknown_parameter_warnings(self):
+            self.get_logger().warning(line)
+        if not settings.model_path:
             raise NodeError(
-                'parameter model_path is empty; point it at an artifact (e.g. '
-                f'--ros-args -p model_path:=model.ts); {EXPORT_HINT}'
+                'parameter model_path is empty; point it at an artifact (launch: '
+                '`ros2 launch pixio_ros pixio.launch.py model:=/path/to/model.ts`; without '
+                f'launch: --ros-args -p model_path:=/path/to/model.ts); {EXPORT_HINT}'
             )
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter('always', RandomInitWarning)
-            self.engine = Engine(
-                settings['model_path'],
-                device=settings['device'],
-                precision=settings['precision'],
-                warmup_runs=settings['warmup_runs'],
-            )
+            try:
+                self.engine = Engine(
+                    settings.model_path,
+                    device=settings.device,
+                    precision=settings.precision,
+                    warmup_runs=settings.warmup_runs,
+                )
+            except ArtifactError as err:  # name where the path came from
+                raise ArtifactError(f'model_path (launch argument model:=): {err}') from err
         for warning in caught:
             if issubclass(warning.category, RandomInitWarning):
                 self.get_logger().warning(str(warning.message))
         if 'depth' not in self.engine.outputs:
             self.get_logger().warning(
-                f'{settings["model_path"]} has no depth head (head_kind '
-                f'{self.engine.metadata.get("head_kind")!r}): depth, depth/colored and points are '
+                f'{settings.model_path} has no depth head (head_kind '
+                f'{self.engine.metadata.head_kind!r}): depth, depth/colored and points are '
                 'not published and feature xyz is NaN; export with --head-kind depth or points '
                 'for 3D outputs'
             )
         self.stats = NodeStats()
         self._failed_reported = 0
         self._last_log: dict[str, float] = {}
-        self._camera_info: tuple[CameraInfo, PinholeCamera] | None = None
+        self._camera: PinholeCamera | None = None
+        self._camera_problem: str | None = None
+        self._points_source = 'none'
         self._mailbox: Mailbox[Image | CompressedImage] = Mailbox()
         self._create_publishers(settings)
         self._create_subscriptions(settings)
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self._diagnostics_timer = self.create_timer(
-            settings['diagnostics_period'], self._publish_diagnostics
+            settings.diagnostics_period, self._publish_diagnostics
         )
         self._results: Mailbox[InferredFrame] = Mailbox()
         self._stop = threading.Event()
@@ -130,7 +146,7 @@ class PixioNode(Node):
         for thread in self._threads:
             thread.start()
         self.get_logger().info(
-            f'{self.engine.path.name} on {self.engine.device} ({settings["precision"]}), input '
+            f'{self.engine.path.name} on {self.engine.device} ({settings.precision}), input '
             f'{self.engine.input_size[0]}x{self.engine.input_size[1]} (HxW), outputs '
             f'{", ".join(self.engine.outputs)}; listening on '
             f'{self._image_subscription.topic_name}'
@@ -139,39 +155,37 @@ class PixioNode(Node):
     @property
     def has_camera_info(self) -> bool:
         """Whether a valid CameraInfo has arrived (points then come from back-projection)."""
-        return self._camera_info is not None
+        return self._camera is not None
 
     # --- set-up ---------------------------------------------------------------------------
 
-    def _create_publishers(self, settings: Settings) -> None:
-        qos = qos_from_settings(settings, 'output_qos')
-        self._depth_pub = self.create_publisher(Image, 'depth', qos)
-        self._depth_info_pub = self.create_publisher(CameraInfo, 'depth/camera_info', qos)
-        self._colored_pub = self.create_publisher(Image, 'depth/colored', qos)
-        self._points_pub = self.create_publisher(PointCloud2, 'points', qos)
-        self._features_pub = self.create_publisher(PointCloud2, 'features', qos)
-        self._embedding_pub = self.create_publisher(PointCloud2, 'embedding', qos)
+    def _create_publishers(self, settings: NodeSettings) -> None:
+        qos = qos_profile(settings.output_qos)
+        self._depth_pub = self.create_publisher(Image, DEPTH_TOPIC, qos)
+        self._depth_info_pub = self.create_publisher(CameraInfo, DEPTH_INFO_TOPIC, qos)
+        self._colored_pub = self.create_publisher(Image, COLORED_TOPIC, qos)
+        self._points_pub = self.create_publisher(PointCloud2, POINTS_TOPIC, qos)
+        self._features_pub = self.create_publisher(PointCloud2, FEATURES_TOPIC, qos)
+        self._embedding_pub = self.create_publisher(PointCloud2, EMBEDDING_TOPIC, qos)
         latched = QoSProfile(
             depth=1,
             reliability=ReliabilityPolicy.RELIABLE,
             durability=DurabilityPolicy.TRANSIENT_LOCAL,
         )
         self._model_info_pub = self.create_publisher(String, 'model_info', latched)
-        self._model_info_pub.publish(model_info_msg(self.engine.metadata))
+        self._model_info_pub.publish(model_info_msg(self.engine.model_info()))
         self._diagnostics_pub = self.create_publisher(
             DiagnosticArray, '/diagnostics', DIAGNOSTICS_QOS_DEPTH
         )
 
-    def _create_subscriptions(self, settings: Settings) -> None:
-        qos = qos_from_settings(settings, 'input_qos')
-        if settings['compressed_input']:
+    def _create_subscriptions(self, settings: NodeSettings) -> None:
+        qos = qos_profile(settings.input_qos)
+        if settings.compressed_input:
             self._image_subscription = self.create_subscription(
                 CompressedImage, 'image/compressed', self._on_image, qos
             )
         else:
-            self._image_subscription = self.create_subscription(
-                Image, 'image', self._on_image, qos
-            )
+            self._image_subscription = self.create_subscription(Image, 'image', self._on_image, qos)
         self._info_subscription = self.create_subscription(
             CameraInfo, 'camera_info', self._on_camera_info, qos
         )
@@ -183,15 +197,25 @@ class PixioNode(Node):
 
     def _on_camera_info(self, msg: CameraInfo) -> None:
         try:
-            self._camera_info = (msg, camera_from_info(msg))
+            self._camera = PinholeCamera.from_camera_info(msg)
         except CameraError as err:
-            self._camera_info = None
-            self._log_throttled('camera_info_invalid', f'ignoring CameraInfo: {err}')
+            self.stats.input_rejected('camera_info')
+            kept = self._camera
+            if kept is not None and (kept.width, kept.height) != (msg.width, msg.height):
+                kept = self._camera = None  # another resolution: the old one does not apply
+            fallback = (
+                'keeping the last valid one'
+                if kept is not None
+                else 'no valid CameraInfo, 3D '
+                'outputs come from the point-map head if the artifact has one'
+            )
+            self._camera_problem = f'invalid CameraInfo ({fallback}): {err}'
+            self._log_throttled('camera_info_invalid', self._camera_problem)
+            return
+        self._camera_problem = None
 
-    def _on_set_parameters(self, parameters: list[Parameter]) -> Any:
-        result = on_set_result(parameters, self._settings)
-        if result.successful:
-            self._settings = self._settings.replaced({p.name: p.value for p in parameters})
+    def _on_set_parameters(self, parameters: list[Parameter]) -> SetParametersResult:
+        result, self._settings = apply_changes(self._settings, parameters)
         return result
 
     def _publish_diagnostics(self) -> None:
@@ -206,11 +230,13 @@ class PixioNode(Node):
                 snapshot,
                 failed_since_last=failed_since_last,
                 device_memory_bytes=self.engine.device_memory_bytes(),
+                problems=(self._camera_problem,) if self._camera_problem else (),
                 extra={
                     'device': str(self.engine.device),
                     'precision': self.engine.precision,
                     'model': self.engine.path.name,
-                    'model sha256': self.engine.metadata['sha256'],
+                    'model sha256': self.engine.sha256,
+                    'points source': self._points_source,
                 },
             )
         )
@@ -224,7 +250,7 @@ class PixioNode(Node):
         max_rate_hz takes effect at once instead of after the old period.
         """
         while last_start is not None:
-            rate = self._settings['max_rate_hz']
+            rate = self._settings.max_rate_hz
             if rate <= 0:
                 break
             delay = last_start + 1.0 / rate - time.monotonic()
@@ -265,32 +291,23 @@ class PixioNode(Node):
         detail = str(err) if isinstance(err, PixioRosError) else traceback.format_exc()
         self._log_throttled(reason, f'frame skipped ({reason}): {detail}')
 
-    def _wanted(self, settings: Settings) -> Wanted:
-        def active(publisher: Any, toggle: str) -> bool:
-            return bool(settings[toggle]) and publisher.get_subscription_count() > 0
+    def _wanted(self, settings: NodeSettings) -> Wanted:
+        def active(publisher: Any, enabled: bool) -> bool:
+            return enabled and publisher.get_subscription_count() > 0
 
+        publish = settings.publish
         has_depth = 'depth' in self.engine.outputs
         return Wanted(
             depth=has_depth
             and (
-                active(self._depth_pub, 'publish.depth')
-                or active(self._depth_info_pub, 'publish.depth')
+                active(self._depth_pub, publish.depth)
+                or active(self._depth_info_pub, publish.depth)
             ),
-            colored=has_depth and active(self._colored_pub, 'publish.depth_colored'),
-            points=has_depth and active(self._points_pub, 'publish.points'),
-            features=active(self._features_pub, 'publish.features'),
-            embedding=active(self._embedding_pub, 'publish.embedding'),
+            colored=has_depth and active(self._colored_pub, publish.depth_colored),
+            points=has_depth and active(self._points_pub, publish.points),
+            features=active(self._features_pub, publish.features),
+            embedding=active(self._embedding_pub, publish.embedding),
         )
-
-    def _camera_for(
-        self, width: int, height: int
-    ) -> tuple[CameraInfo | None, PinholeCamera | None]:
-        """(CameraInfo, intrinsics at the image size) or (None, None); CameraError on mismatch."""
-        stored = self._camera_info
-        if stored is None:
-            return None, None
-        info, camera = stored
-        return info, camera.matched_to(width, height)
 
     def _infer(self, msg: Image | CompressedImage) -> InferredFrame | None:
         """Decode and run the engine for the wanted outputs; None when nothing is wanted."""
@@ -300,12 +317,14 @@ class PixioNode(Node):
             self.stats.frame_idle()
             return None
         if isinstance(msg, CompressedImage):
-            rgb = compressed_to_rgb(msg)
+            rgb = compressed_to_rgb(msg, max_pixels=int(settings.max_input_megapixels * 1e6))
         else:
             rgb = image_to_rgb(msg)
         height, width = rgb.shape[:2]
-        info, camera = self._camera_for(width, height)
-        if settings['depth_resolution'] == 'camera':
+        camera = self._camera
+        if camera is not None:  # CameraError (counted) when it does not describe this image
+            camera = camera.matched_to(width, height)
+        if settings.depth_resolution == 'camera':
             depth_size = (height, width)
         else:
             depth_size = self.engine.input_size
@@ -315,7 +334,7 @@ class PixioNode(Node):
             wanted,
             self.engine.outputs,
             has_camera=camera is not None,
-            confidence=settings['points.confidence'],
+            confidence=settings.points.confidence,
         )
         prediction = self.engine.infer(rgb, outputs=names, output_size=depth_size)
         return InferredFrame(
@@ -323,29 +342,27 @@ class PixioNode(Node):
             rgb=rgb,
             prediction=prediction,
             wanted=wanted,
-            settings=settings,
+            options=product_options(settings, self.engine.metadata.max_depth),
             camera=camera,
-            camera_info=info,
         )
 
     def _build_and_publish(self, inferred: InferredFrame) -> None:
-        outputs = build_outputs(
-            engine=self.engine,
-            prediction=inferred.prediction,
-            rgb=inferred.rgb,
-            header=inferred.msg.header,
-            wanted=inferred.wanted,
-            settings=inferred.settings,
-            camera=inferred.camera,
-            camera_info=inferred.camera_info,
-            on_cloud_built=lambda features: self.stats.cloud_built(features=features),
+        products = build_products(
+            inferred.prediction, inferred.rgb, inferred.camera, inferred.wanted, inferred.options
         )
-        for warning in outputs.warnings:
+        for warning in products.warnings:
             self._log_throttled('points_skipped', warning)
+        if products.points_source is not None:
+            self._points_source = products.points_source
+        outputs = frame_messages(products, inferred.msg.header)
+        if outputs.points is not None:
+            self.stats.cloud_built(features=False)
+        if outputs.features is not None:
+            self.stats.cloud_built(features=True)
         self._publish(outputs)
         self.stats.frame_published(inferred.prediction.inference_ms, self._age_ms(inferred.msg))
 
-    def _publish(self, outputs: FrameOutputs) -> None:
+    def _publish(self, outputs: FrameMessages) -> None:
         for publisher, message in (
             (self._depth_pub, outputs.depth),
             (self._depth_info_pub, outputs.depth_info),
@@ -386,9 +403,9 @@ class PixioNode(Node):
 
 def main(args: Sequence[str] | None = None) -> int:
     """Entry point of `pixio_node`; returns the exit code (1 with one line for a bad set-up)."""
-    rclpy.init(args=args)
     node = None
     try:
+        init_rclpy(args)
         node = PixioNode()
         rclpy.spin(node)
     except PixioRosError as err:

@@ -1,5 +1,9 @@
 """Torch + numpy runtime: the artifact engine, camera geometry, image decoding, cloud selection."""
 
+from __future__ import annotations
+
+from typing import Any
+
 from pixio_ros.runtime.camera import CameraError, PinholeCamera, backproject, patch_points
 from pixio_ros.runtime.cloud import CloudOptions, SelectedPoints, select_points
 from pixio_ros.runtime.image_codec import (
@@ -27,7 +31,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> Any:
     """Import the engine (and torch) only when it is asked for; the codec needs no torch."""
     if name in ('Engine', 'EngineError', 'Prediction'):
         from pixio_ros.runtime import engine

@@ -1,4 +1,8 @@
-"""Pinhole intrinsics with lens distortion: rescaling, cached per-pixel rays, back-projection.
+"""The one camera model (K, D, distortion model, R, P, size): validation, rescale, crop, rays.
+
+The node, the evaluation and the training all turn a CameraInfo into a `PinholeCamera` here, so
+they agree on every ray: `rays()` is what the node back-projects depth with and what a point-map
+head is trained to predict.
 
 Pixel coordinates follow OpenCV / ROS: integer (u, v) is the centre of a pixel. Resizing an image
 by s maps pixel centre u to (u + 0.5) * s - 0.5, so the principal point moves the same way; that
@@ -12,6 +16,7 @@ import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
@@ -19,7 +24,9 @@ import numpy as np
 from pixio_ros.errors import PixioRosError
 
 __all__ = [
+    'DISTORTION_COEFFICIENTS',
     'DISTORTION_MODELS',
+    'PRINCIPAL_POINT_MARGIN',
     'CameraError',
     'PinholeCamera',
     'backproject',
@@ -27,17 +34,33 @@ __all__ = [
     'rescale_projection',
 ]
 
-# ROS distortion model names (sensor_msgs/distortion_models.hpp) that rays() can undistort.
+# ROS distortion model names (sensor_msgs/distortion_models.hpp) that rays() can undistort,
+# with the number of coefficients each takes (OpenCV's order, which is also ROS's).
 PLUMB_BOB = 'plumb_bob'
 RATIONAL_POLYNOMIAL = 'rational_polynomial'
 EQUIDISTANT = 'equidistant'
-DISTORTION_MODELS: tuple[str, ...] = (PLUMB_BOB, RATIONAL_POLYNOMIAL, EQUIDISTANT)
-EQUIDISTANT_COEFFICIENTS = 4
+DISTORTION_COEFFICIENTS: dict[str, int] = {PLUMB_BOB: 5, RATIONAL_POLYNOMIAL: 8, EQUIDISTANT: 4}
+DISTORTION_MODELS: tuple[str, ...] = tuple(DISTORTION_COEFFICIENTS)
+COEFFICIENT_NAMES = {
+    PLUMB_BOB: 'k1 k2 p1 p2 k3',
+    RATIONAL_POLYNOMIAL: 'k1 k2 p1 p2 k3 k4 k5 k6',
+    EQUIDISTANT: 'k1 k2 k3 k4',
+}
+PRINCIPAL_POINT_MARGIN = 0.5
+"""How far (as a fraction of the image size) the principal point may lie beyond an image edge.
+
+Real lenses put it within a few percent of the centre; shifted or cropped sensors move it
+further. Half an image beyond the edge allows those, yet refuses a K written for another
+resolution (a 1280x960 K with width 320) or in other units.
+"""
 # Iterative undistortion: enough iterations for strong wide-angle distortion to converge.
 UNDISTORT_CRITERIA = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 100, 1e-10)
 # Pixel-grid rays are cached per camera; a node sees one or two cameras at a time.
 RAY_CACHE_SIZE = 8
-K_VALUES = 9  # row-major 3x3
+IDENTITY_R: tuple[float, ...] = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0)
+UNSET_P: tuple[float, ...] = (0.0,) * 12
+K_VALUES, R_VALUES, P_VALUES = 9, 9, 12  # row-major 3x3, 3x3, 3x4
+CALIBRATE_HINT = 'calibrate the camera (e.g. with camera_calibration) and publish its CameraInfo'
 
 
 class CameraError(PixioRosError):
@@ -58,9 +81,51 @@ def rescale_projection(matrix: np.ndarray, sx: float, sy: float) -> np.ndarray:
     return out
 
 
+def _shift_projection(matrix: np.ndarray, x: float, y: float) -> np.ndarray:
+    """K or P after the image origin moves to pixel (x, y): u' = u - x, v' = v - y."""
+    out = np.array(matrix, dtype=np.float64)
+    out[0, :] -= x * out[2, :]
+    out[1, :] -= y * out[2, :]
+    return out
+
+
+def _values(name: str, values: Any, count: int) -> tuple[float, ...]:
+    flat = tuple(float(value) for value in np.asarray(values, dtype=np.float64).reshape(-1))
+    if len(flat) != count:
+        raise CameraError(f'{name} has {len(flat)} values; expected {count} (row-major)')
+    return flat
+
+
+def _check_finite(name: str, values: Sequence[float]) -> None:
+    for index, value in enumerate(values):
+        if not math.isfinite(value):
+            raise CameraError(
+                f'{name}[{index}] is {value}; every number of K, D, R and P must be finite: '
+                f'{CALIBRATE_HINT}'
+            )
+
+
+def _check_distortion(model: str, d: Sequence[float]) -> None:
+    expected = DISTORTION_COEFFICIENTS.get(model)
+    if expected is None:
+        if any(value != 0.0 for value in d):
+            raise CameraError(
+                f'distortion model {model!r} with non-zero D is not supported; use one of '
+                f'{", ".join(DISTORTION_MODELS)} or rectify the image (image_proc)'
+            )
+    elif d and len(d) != expected:
+        raise CameraError(
+            f'D has {len(d)} coefficients for {model}; expected {expected} '
+            f'({COEFFICIENT_NAMES[model]}) or none: fix the calibration file'
+        )
+
+
 @dataclass(frozen=True)
 class PinholeCamera:
-    """Intrinsics of one image resolution, hashable so derived rays can be cached.
+    """A camera at one image resolution, hashable so derived rays can be cached.
+
+    Build it with `from_camera_info` (or `from_k`), which validate; derived cameras
+    (`scaled_to`, `matched_to`, `cropped`) describe the same lens and stay valid.
 
     Attributes:
         width: image columns the intrinsics describe.
@@ -70,7 +135,10 @@ class PinholeCamera:
         cx: principal point u, pixels.
         cy: principal point v, pixels.
         distortion_model: ROS model name; '' or any name with all-zero coefficients = none.
-        d: distortion coefficients in the model's order (OpenCV's order).
+        d: distortion coefficients in the model's order (OpenCV's order); () = none.
+        skew: K[0, 1], pixels (zero for every ROS calibration tool).
+        rectification: R, row-major 3x3 (stereo rectification; identity for a mono camera).
+        projection: P, row-major 3x4; all zeros means unset (many mono drivers leave it so).
     """
 
     width: int
@@ -81,55 +149,104 @@ class PinholeCamera:
     cy: float
     distortion_model: str = ''
     d: tuple[float, ...] = ()
+    skew: float = 0.0
+    rectification: tuple[float, ...] = IDENTITY_R
+    projection: tuple[float, ...] = UNSET_P
+
+    @classmethod
+    def from_camera_info(cls, msg: Any) -> PinholeCamera:
+        """The camera of a sensor_msgs/CameraInfo, validated, describing the published image.
+
+        Duck-typed: an rclpy `sensor_msgs.msg.CameraInfo` and a rosbags typestore CameraInfo
+        give equal cameras. The calibration is validated at its own resolution; then a set ROI
+        crops it and binning (> 1) shrinks it, as the driver did to the image, so the result
+        describes the image actually published (and `d`, `r` stay as calibrated).
+        `roi.do_rectify` is ignored: rays always come from K and D of the raw image.
+
+        Raises:
+            CameraError: any number of K, D, R, P not finite; fx or fy not positive; a K that
+                is not [fx s cx; 0 fy cy; 0 0 1]; the principal point more than
+                `PRINCIPAL_POINT_MARGIN` image sizes outside the image; D of the wrong length
+                for its model; non-zero D with an unknown model; an ROI outside the image.
+        """
+        camera = cls.from_k(
+            msg.width,
+            msg.height,
+            msg.k,
+            d=msg.d,
+            distortion_model=msg.distortion_model,
+            r=msg.r,
+            p=msg.p,
+        )
+        roi = msg.roi
+        if int(roi.width) and int(roi.height):
+            try:
+                camera = camera.cropped(roi.x_offset, roi.y_offset, roi.width, roi.height)
+            except CameraError as err:
+                raise CameraError(f'ROI: {err}') from err
+        binning_x, binning_y = max(int(msg.binning_x), 1), max(int(msg.binning_y), 1)
+        if binning_x > 1 or binning_y > 1:
+            camera = camera._rescaled(
+                1.0 / binning_x,
+                1.0 / binning_y,
+                camera.width // binning_x,
+                camera.height // binning_y,
+            )
+        return camera
 
     @classmethod
     def from_k(
         cls,
         width: int,
         height: int,
-        k: Sequence[float],
+        k: Sequence[float] | np.ndarray,
         *,
-        d: Sequence[float] = (),
+        d: Sequence[float] | np.ndarray = (),
         distortion_model: str = '',
+        r: Sequence[float] | np.ndarray | None = None,
+        p: Sequence[float] | np.ndarray | None = None,
     ) -> PinholeCamera:
-        """Build from a row-major 3x3 K (as in sensor_msgs/CameraInfo.k).
+        """Build and validate from a row-major K (as in sensor_msgs/CameraInfo.k).
+
+        R defaults to identity and P to unset (zeros). Every rule of `from_camera_info`
+        applies; this is the one place a calibration is checked.
 
         Raises:
-            CameraError: zero size or a K without positive focal lengths (uncalibrated camera).
+            CameraError: see `from_camera_info`.
         """
-        k = [float(value) for value in np.asarray(k, dtype=np.float64).reshape(-1)]
-        if len(k) != K_VALUES:
-            raise CameraError(f'K has {len(k)} values; expected the 9 of a row-major 3x3 matrix')
-        camera = cls(
-            width=int(width),
-            height=int(height),
-            fx=k[0],
-            fy=k[4],
-            cx=k[2],
-            cy=k[5],
-            distortion_model=str(distortion_model),
-            d=tuple(float(value) for value in d),
-        )
-        camera.validate()
-        return camera
-
-    def validate(self) -> None:
-        """Raise CameraError unless the intrinsics can back-project pixels."""
-        if self.width <= 0 or self.height <= 0:
+        width, height = int(width), int(height)
+        if width <= 0 or height <= 0:
             raise CameraError(
-                f'CameraInfo size is {self.width}x{self.height}; calibrate the camera or fill in '
-                'width/height'
+                f'camera size is {width}x{height}; fill in width/height: {CALIBRATE_HINT}'
             )
-        if not (self.fx > 0 and self.fy > 0 and math.isfinite(self.cx + self.cy)):
+        k_values = _values('K', k, K_VALUES)
+        d_values = tuple(float(value) for value in np.asarray(d, dtype=np.float64).reshape(-1))
+        r_values = IDENTITY_R if r is None else _values('R', r, R_VALUES)
+        p_values = UNSET_P if p is None else _values('P', p, P_VALUES)
+        for name, values in (('K', k_values), ('D', d_values), ('R', r_values), ('P', p_values)):
+            _check_finite(name, values)
+        fx, skew, cx, lower_left, fy, cy, *bottom = k_values
+        if not (fx > 0 and fy > 0):
             raise CameraError(
-                f'CameraInfo K has fx={self.fx}, fy={self.fy}; the camera is uncalibrated '
-                '(calibrate it, e.g. with camera_calibration)'
+                f'K has fx={fx}, fy={fy}; expected both > 0: the camera is uncalibrated, '
+                f'{CALIBRATE_HINT}'
             )
-        if self.has_distortion and self.distortion_model not in DISTORTION_MODELS:
+        if lower_left != 0.0 or tuple(bottom) != (0.0, 0.0, 1.0):
             raise CameraError(
-                f'distortion model {self.distortion_model!r} with non-zero D is not supported; '
-                f'use one of {", ".join(DISTORTION_MODELS)} or rectify the image (image_proc)'
+                f'K rows 2-3 are ({lower_left}, {fy}, {cy}), {tuple(bottom)}; expected '
+                f'(0, fy, cy), (0, 0, 1): {CALIBRATE_HINT}'
             )
+        for axis, centre, size in (('cx', cx, width), ('cy', cy, height)):
+            margin = PRINCIPAL_POINT_MARGIN * size
+            if not -0.5 - margin <= centre <= size - 0.5 + margin:
+                raise CameraError(
+                    f'K has {axis}={centre}, far outside the {width}x{height} image (allowed '
+                    f'{-0.5 - margin:g} .. {size - 0.5 + margin:g}); K belongs to another '
+                    'resolution or is wrong: publish the CameraInfo of this image'
+                )
+        model = str(distortion_model)
+        _check_distortion(model, d_values)
+        return cls(width, height, fx, fy, cx, cy, model, d_values, skew, r_values, p_values)
 
     @property
     def has_distortion(self) -> bool:
@@ -138,16 +255,25 @@ class PinholeCamera:
 
     @property
     def k(self) -> np.ndarray:
-        """(3, 3) float64 camera matrix."""
+        """(3, 3) float64 camera matrix of the raw (distorted) image."""
         return np.array(
-            [[self.fx, 0.0, self.cx], [0.0, self.fy, self.cy], [0.0, 0.0, 1.0]], dtype=np.float64
+            [[self.fx, self.skew, self.cx], [0.0, self.fy, self.cy], [0.0, 0.0, 1.0]],
+            dtype=np.float64,
         )
 
-    def scaled_to(self, width: int, height: int) -> PinholeCamera:
-        """The same camera seen at another resolution (distortion is resolution-free)."""
-        if (width, height) == (self.width, self.height):
-            return self
-        k = rescale_projection(self.k, width / self.width, height / self.height)
+    @property
+    def r(self) -> np.ndarray:
+        """(3, 3) float64 rectification rotation R."""
+        return np.array(self.rectification, dtype=np.float64).reshape(3, 3)
+
+    @property
+    def p(self) -> np.ndarray:
+        """(3, 4) float64 projection P of the rectified image; all zeros when unset."""
+        return np.array(self.projection, dtype=np.float64).reshape(3, 4)
+
+    def _with(self, width: int, height: int, k: np.ndarray, p: np.ndarray) -> PinholeCamera:
+        """This lens at another size with new K and P (an unset P stays unset)."""
+        projection = self.projection if not any(self.projection) else tuple(p.reshape(-1))
         return PinholeCamera(
             width=int(width),
             height=int(height),
@@ -157,7 +283,20 @@ class PinholeCamera:
             cy=float(k[1, 2]),
             distortion_model=self.distortion_model,
             d=self.d,
+            skew=float(k[0, 1]),
+            rectification=self.rectification,
+            projection=tuple(float(value) for value in projection),
         )
+
+    def _rescaled(self, sx: float, sy: float, width: int, height: int) -> PinholeCamera:
+        k = rescale_projection(self.k, sx, sy)
+        return self._with(width, height, k, rescale_projection(self.p, sx, sy))
+
+    def scaled_to(self, width: int, height: int) -> PinholeCamera:
+        """The same camera seen at another resolution (distortion is resolution-free)."""
+        if (width, height) == (self.width, self.height):
+            return self
+        return self._rescaled(width / self.width, height / self.height, width, height)
 
     def matched_to(self, width: int, height: int) -> PinholeCamera:
         """Intrinsics for an image of `width` x `height`, allowing only clean integer rescales.
@@ -179,6 +318,30 @@ class PinholeCamera:
             )
         return self.scaled_to(width, height)
 
+    def cropped(self, x: int, y: int, width: int, height: int) -> PinholeCamera:
+        """The camera of the `width` x `height` window whose top-left pixel is (x, y).
+
+        The principal point (of K and of a set P) moves by (-x, -y); the lens is unchanged.
+
+        Raises:
+            CameraError: an empty window or one that leaves the image.
+        """
+        x, y, width, height = int(x), int(y), int(width), int(height)
+        if not (0 <= x and 0 <= y and 0 < width and 0 < height):
+            raise CameraError(
+                f'crop {width}x{height} at ({x}, {y}) is empty or starts outside the image; '
+                'use a non-negative offset and a positive size'
+            )
+        if x + width > self.width or y + height > self.height:
+            raise CameraError(
+                f'crop {width}x{height} at ({x}, {y}) leaves the {self.width}x{self.height} '
+                'image; keep the window inside it'
+            )
+        if (x, y, width, height) == (0, 0, self.width, self.height):
+            return self
+        k = _shift_projection(self.k, x, y)
+        return self._with(width, height, k, _shift_projection(self.p, x, y))
+
     def rays(self) -> np.ndarray:
         """(H, W, 2) float32 normalised, undistorted ray directions (x/z, y/z) for every pixel.
 
@@ -187,27 +350,30 @@ class PinholeCamera:
         return _pixel_rays(self)
 
     def rays_at(self, u: np.ndarray, v: np.ndarray) -> np.ndarray:
-        """(..., 2) float64 undistorted normalised rays through pixel coordinates u, v."""
+        """(..., 2) float64 undistorted normalised rays through pixel coordinates u, v.
+
+        K^-1 (skew included) gives the distorted normalised coordinates; OpenCV then inverts
+        the lens model iteratively in those coordinates.
+        """
         pixels = np.stack(np.broadcast_arrays(u, v), axis=-1).astype(np.float64)
         shape = pixels.shape
         flat = pixels.reshape(-1, 1, 2)
+        y = (flat[..., 1] - self.cy) / self.fy
+        x = (flat[..., 0] - self.cx - self.skew * y) / self.fx
+        distorted = np.stack((x, y), axis=-1)
         if not self.has_distortion:
-            normalised = (flat - [self.cx, self.cy]) / [self.fx, self.fy]
-        elif self.distortion_model == EQUIDISTANT:
-            coefficients = np.array(self.d[:EQUIDISTANT_COEFFICIENTS], dtype=np.float64)
-            normalised = cv2.fisheye.undistortPoints(
-                flat, self.k, coefficients, criteria=UNDISTORT_CRITERIA
+            return distorted.reshape(shape)
+        identity = np.eye(3)
+        coefficients = np.array(self.d, dtype=np.float64)
+        if self.distortion_model == EQUIDISTANT:
+            undistorted = cv2.fisheye.undistortPoints(
+                distorted, identity, coefficients, criteria=UNDISTORT_CRITERIA
             )
-        else:
-            normalised = cv2.undistortPointsIter(
-                flat,
-                self.k,
-                np.array(self.d, dtype=np.float64),
-                None,
-                None,
-                UNDISTORT_CRITERIA,
+        else:  # R = P = identity: normalised coordinates of the unrectified camera
+            undistorted = cv2.undistortPointsIter(
+                distorted, identity, coefficients, identity, identity, UNDISTORT_CRITERIA
             )
-        return normalised.reshape(shape)
+        return np.asarray(undistorted, dtype=np.float64).reshape(shape)
 
     def patch_centres(self, grid_height: int, grid_width: int) -> tuple[np.ndarray, np.ndarray]:
         """Pixel coordinates (u, v), each (grid_height, grid_width), of a patch grid's centres.

@@ -1,14 +1,14 @@
 """Engine: one compiled Pixio artifact on a device; uint8 RGB in, numpy depth/points/features out.
 
-The artifact (TorchScript `.ts` or torch.export `.pt2`, see DESIGN.md) carries its own
-normalisation and metadata, so this class needs no model code: it checks the metadata, resizes
-the camera image to the artifact's input size on the device, runs it and resizes the dense
-outputs back to the camera resolution when asked.
+The artifact (TorchScript or torch.export, see DESIGN.md) carries its own normalisation and
+metadata, so this class needs no model code: `pixio_ros.model.artifact_format` loads it by
+content and checks its metadata; the Engine resizes the camera image to the artifact's input
+size on the device, runs it and resizes the dense outputs back to the camera resolution when
+asked.
 """
 
 from __future__ import annotations
 
-import json
 import time
 import warnings
 from collections.abc import Collection
@@ -21,46 +21,35 @@ import torch
 import torch.nn.functional as F  # noqa: N812 (the usual alias)
 
 from pixio_ros.errors import PixioRosError
-from pixio_ros.files import file_sha256
-from pixio_ros.model.artifact import quiet_torchscript
+from pixio_ros.model.artifact_format import (
+    DENSE_OUTPUTS,
+    DTYPES,
+    EXPORT_HINT,
+    OUTPUT_NAMES,
+    ArtifactMetadata,
+    RandomInitWarning,
+    load_artifact,
+    random_init_message,
+    random_init_parts,
+)
 
 __all__ = [
     'DENSE_OUTPUTS',
+    'EXPORT_HINT',
     'OUTPUT_NAMES',
-    'PRECISIONS',
     'Engine',
     'EngineError',
     'Prediction',
     'RandomInitWarning',
 ]
 
-METADATA_FILE = 'pixio_metadata.json'
-# Artifact metadata layout this runtime reads (`format_version` written by `pixio-ros export`).
-ARTIFACT_FORMAT_VERSION = 1
-TORCH_EXPORT_SUFFIX = '.pt2'
-OUTPUT_NAMES: tuple[str, ...] = ('depth', 'points', 'confidence', 'features', 'embedding')
-# Outputs at image resolution, which `output_size` resizes.
-DENSE_OUTPUTS: tuple[str, ...] = ('depth', 'points', 'confidence')
-PRECISIONS: dict[str, torch.dtype] = {
-    'fp32': torch.float32,
-    'fp16': torch.float16,
-    'bf16': torch.bfloat16,
-}
 UINT8_MAX = 255.0
 MS_PER_S = 1000.0
 IMAGE_DIMS = 2  # (H, W)
-EXPORT_HINT = (
-    'make one with `pixio-ros export --encoder PIXIO_WEIGHTS --head HEAD_CHECKPOINT -o model.ts` '
-    '(or `pixio-ros export --random-init --size tiny -o model.ts` for a test artifact)'
-)
 
 
 class EngineError(PixioRosError):
     """An artifact, device or input the engine cannot run; the message says how to fix it."""
-
-
-class RandomInitWarning(UserWarning):
-    """The artifact has random-init weights: its depth / points / features carry no meaning."""
 
 
 @dataclass
@@ -104,83 +93,25 @@ def resolve_device(device: str) -> torch.device:
     return resolved
 
 
-def _load_artifact(path: Path, device: torch.device) -> tuple[Any, dict[str, Any]]:
-    """The callable module and the parsed metadata of a TorchScript or torch.export artifact."""
-    extra_files: dict[str, Any] = {METADATA_FILE: ''}
-    try:
-        if path.suffix == TORCH_EXPORT_SUFFIX:
-            program = torch.export.load(str(path), extra_files=extra_files)
-            module = program.module().to(device)
-        else:
-            with quiet_torchscript():  # TorchScript is deprecated upstream, still our default
-                module = torch.jit.load(str(path), map_location=device, _extra_files=extra_files)
-            module.eval()
-    except Exception as err:  # torch raises RuntimeError, ValueError, zipfile errors, ...
-        raise EngineError(
-            f'{path} is not a loadable Pixio artifact ({type(err).__name__}: '
-            f'{str(err).splitlines()[0] if str(err) else "no detail"}); {EXPORT_HINT}'
-        ) from err
-    raw = extra_files.get(METADATA_FILE) or b''
-    text = raw.decode() if isinstance(raw, bytes) else str(raw)
-    if not text:
-        raise EngineError(f'{path} has no embedded {METADATA_FILE}; it was not made by pixio-ros '
-                          f'export, {EXPORT_HINT}')
-    try:
-        metadata = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise EngineError(f'{path} has corrupt metadata ({err}); {EXPORT_HINT}') from err
-    if not isinstance(metadata, dict):
-        raise EngineError(f'{path} metadata is not a JSON object; {EXPORT_HINT}')
-    return module, metadata
-
-
-def _check_metadata(
-    path: Path, metadata: dict[str, Any]
-) -> tuple[tuple[int, int], tuple[str, ...]]:
-    """Input size and output names from the metadata, or EngineError naming what is wrong."""
-    version = metadata.get('format_version')
-    if version != ARTIFACT_FORMAT_VERSION:
-        raise EngineError(
-            f'{path} has artifact format_version {version!r}, this pixio_ros reads format_version '
-            f'{ARTIFACT_FORMAT_VERSION}; re-export it with this pixio_ros: {EXPORT_HINT}'
-        )
-    size = metadata.get('input_size')
-    patch = metadata.get('patch_size', 1)
-    valid_size = (
-        isinstance(size, (list, tuple))
-        and len(size) == IMAGE_DIMS
-        and all(isinstance(value, int) and value > 0 for value in size)
-    )
-    if not valid_size:
-        raise EngineError(f'{path} metadata input_size is {size!r}, expected [H, W]; {EXPORT_HINT}')
-    if not isinstance(patch, int) or patch <= 0 or size[0] % patch or size[1] % patch:
-        raise EngineError(
-            f'{path} metadata input_size {size} is not a multiple of patch_size {patch}; '
-            f'{EXPORT_HINT}'
-        )
-    outputs = metadata.get('outputs')
-    if not isinstance(outputs, (list, tuple)) or not outputs:
-        raise EngineError(f'{path} metadata outputs is {outputs!r}; {EXPORT_HINT}')
-    unknown = sorted(set(outputs) - set(OUTPUT_NAMES))
-    if unknown:
-        raise EngineError(
-            f'{path} provides outputs {unknown} this runtime does not know (expected a subset of '
-            f'{", ".join(OUTPUT_NAMES)}); update pixio_ros or re-export the artifact'
-        )
-    return (size[0], size[1]), tuple(outputs)
-
-
 class Engine:
     """A Pixio artifact loaded on a device, warmed up and ready for `infer`.
 
     Args:
-        artifact_path: `.ts` (TorchScript) or `.pt2` (torch.export) file from `pixio-ros export`.
+        artifact_path: File written by `pixio-ros export` (TorchScript or torch.export; the
+            format is read from the content, so the name does not matter).
         device: 'auto' (cuda if available), 'cpu', 'cuda' or 'cuda:N'.
         precision: 'fp32', 'fp16' or 'bf16'; half precisions cast the weights (CUDA mainly).
         warmup_runs: forward passes at start-up so the first frame is not slow.
 
+    Attributes:
+        metadata: The artifact's checked, typed metadata.
+        sha256: The artifact file's sha256.
+        input_size: (H, W) images are resized to before inference.
+        outputs: Output names the artifact provides.
+
     Raises:
-        EngineError: missing or invalid artifact, unavailable device, unsupported precision.
+        ArtifactError: a missing, unreadable or invalid artifact (one line naming the fix).
+        EngineError: unavailable device, unsupported precision, a failed warm-up.
     """
 
     def __init__(
@@ -192,27 +123,31 @@ class Engine:
         warmup_runs: int = 1,
     ):
         path = Path(artifact_path).expanduser()
-        if not path.is_file():
-            raise EngineError(f'model artifact {str(path)!r} does not exist; {EXPORT_HINT}')
-        if precision not in PRECISIONS:
+        dtype = next((value for name, value in DTYPES.items() if name == precision), None)
+        if dtype is None:
             raise EngineError(
-                f'precision {precision!r} is not supported; use one of {", ".join(PRECISIONS)}'
+                f'precision {precision!r} is not supported; use one of {", ".join(DTYPES)}'
             )
         if warmup_runs < 0:
             raise EngineError(f'warmup_runs is {warmup_runs}; use 0 or more')
         self.path = path
         self.device = resolve_device(device)
         self.precision = precision
-        module, metadata = _load_artifact(path, self.device)
-        self.input_size, self.outputs = _check_metadata(path, metadata)
-        metadata['sha256'] = file_sha256(path)
-        self.metadata: dict[str, Any] = metadata
-        dtype = PRECISIONS[precision]
+        artifact = load_artifact(path, device=self.device)
+        self.metadata: ArtifactMetadata = artifact.metadata
+        self.sha256: str = artifact.sha256
+        self.input_size: tuple[int, int] = artifact.metadata.input_size
+        self.outputs: tuple[str, ...] = artifact.metadata.outputs
+        module = artifact.module
         if dtype != torch.float32:
             module = module.to(dtype)
         self._module = module
         self._pinned: torch.Tensor | None = None
-        self._warn_if_random_init()
+        parts = random_init_parts(self.metadata)
+        if parts:
+            warnings.warn(
+                f'{path.name} has {random_init_message(parts)}', RandomInitWarning, stacklevel=2
+            )
         try:
             for _ in range(warmup_runs):
                 self.infer(np.zeros((*self.input_size, 3), dtype=np.uint8))
@@ -221,25 +156,14 @@ class Engine:
                 f'{path} failed its warm-up on {self.device} with {precision}: {err}'
             ) from err
 
-    def _warn_if_random_init(self) -> None:
-        untrained = [
-            key for key in ('encoder_pretrained', 'head_trained') if self.metadata.get(key) is False
-        ]
-        if self.metadata.get('head_kind') == 'none' and 'head_trained' in untrained:
-            untrained.remove('head_trained')
-        if untrained:
-            flags = ', '.join(f'{key}=false' for key in untrained)
-            message = (
-                f'{self.path.name} has random-init weights ({flags}): its depth, points and '
-                'features are NOT meaningful; export a trained artifact '
-                'for real use'
-            )
-            warnings.warn(message, RandomInitWarning, stacklevel=3)
+    def model_info(self) -> dict[str, Any]:
+        """The metadata as a JSON-ready dict plus ``sha256`` (the node latches it on model_info)."""
+        return {**self.metadata.as_dict(), 'sha256': self.sha256}
 
     @property
     def patch_size(self) -> int:
         """Pixels per patch side (features grid = input size / patch size)."""
-        return int(self.metadata.get('patch_size', 1))
+        return self.metadata.patch_size
 
     def _to_device(self, rgb: np.ndarray) -> torch.Tensor:
         """(H, W, 3) uint8 numpy -> (H, W, 3) uint8 tensor on the device."""
@@ -287,8 +211,14 @@ class Engine:
         """
         wanted = self._wanted(outputs)
         start = time.perf_counter()
-        if not isinstance(rgb, np.ndarray) or rgb.dtype != np.uint8 or rgb.ndim != 3 \
-                or rgb.shape[2] != 3 or rgb.shape[0] == 0 or rgb.shape[1] == 0:
+        if (
+            not isinstance(rgb, np.ndarray)
+            or rgb.dtype != np.uint8
+            or rgb.ndim != 3
+            or rgb.shape[2] != 3
+            or rgb.shape[0] == 0
+            or rgb.shape[1] == 0
+        ):
             described = (
                 f'{rgb.dtype} {rgb.shape}' if isinstance(rgb, np.ndarray) else type(rgb).__name__
             )

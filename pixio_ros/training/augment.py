@@ -1,12 +1,14 @@
 """Training examples at the model's input size: resize, random crop, horizontal flip, rays.
 
-The paper's recipe: random crops at the input size and horizontal flips. Intrinsics follow
-every step, so the ground-truth rays (x/z, y/z) of the point-map head stay correct; a flip
-mirrors the scene, which negates x/z (cx becomes W - 1 - cx).
+The paper's recipe: random crops at the input size and horizontal flips. The camera model
+follows every step (`scaled_to`, `cropped`), so the point-map head's ground-truth rays are
+`camera.rays()`: undistorted, exactly the rays the node back-projects with at that resolution.
+A flip mirrors the scene: the rays mirror too and x/z changes sign (`flip_targets`).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import cv2
@@ -14,7 +16,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from pixio_ros.runtime.camera import rescale_projection
+from pixio_ros.runtime.camera import PinholeCamera
 from pixio_ros.training.samples import RGBDSample
 
 FLIP_PROBABILITY = 0.5
@@ -35,14 +37,14 @@ class Example:
     rays: Tensor
 
 
-def pixel_rays(k: np.ndarray | None, height: int, width: int) -> np.ndarray:
-    """(2, H, W) float32 normalised rays (x/z, y/z) of pixel centres; NaN without intrinsics."""
-    if k is None:
-        return np.full((2, height, width), np.nan, dtype=np.float32)
-    u = (np.arange(width, dtype=np.float64) - k[0, 2]) / k[0, 0]
-    v = (np.arange(height, dtype=np.float64) - k[1, 2]) / k[1, 1]
-    grid_u, grid_v = np.meshgrid(u, v)
-    return np.stack((grid_u, grid_v)).astype(np.float32)
+def target_rays(camera: PinholeCamera | None, height: int, width: int) -> Tensor:
+    """(2, H, W) float32 ground-truth rays (x/z, y/z) of ``camera``; NaN without a camera.
+
+    The rays are ``camera.rays()``, the node's rays for a camera at this resolution.
+    """
+    if camera is None:
+        return torch.full((2, height, width), math.nan, dtype=torch.float32)
+    return torch.from_numpy(np.ascontiguousarray(camera.rays().transpose(2, 0, 1)))
 
 
 def _resize(sample: RGBDSample, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
@@ -85,21 +87,18 @@ def make_example(
         new_h, new_w = height, width
     flip_draw = float(torch.rand(1, generator=generator).item())
     rgb, depth = _resize(sample, new_h, new_w)
-    k = None if sample.k is None else rescale_projection(sample.k, new_w / src_w, new_h / src_h)
     rgb = rgb[top : top + height, left : left + width]
     depth = depth[top : top + height, left : left + width]
-    if k is not None:
-        k[0, 2] -= left
-        k[1, 2] -= top
+    camera = sample.camera
+    if camera is not None:
+        camera = camera.scaled_to(new_w, new_h).cropped(left, top, width, height)
+    image = torch.from_numpy(np.ascontiguousarray(rgb))
+    depth_map = torch.from_numpy(np.ascontiguousarray(depth, dtype=np.float32))[None]
+    rays = target_rays(camera, height, width)
     if flip and flip_draw < FLIP_PROBABILITY:
-        rgb, depth = rgb[:, ::-1], depth[:, ::-1]
-        if k is not None:
-            k[0, 2] = width - 1 - k[0, 2]
-    return Example(
-        image=torch.from_numpy(np.ascontiguousarray(rgb)),
-        depth=torch.from_numpy(np.ascontiguousarray(depth, dtype=np.float32))[None],
-        rays=torch.from_numpy(pixel_rays(k, height, width)),
-    )
+        image = image.flip(1)
+        depth_map, rays = flip_targets(depth_map, rays)
+    return Example(image=image.contiguous(), depth=depth_map.contiguous(), rays=rays.contiguous())
 
 
 def flip_targets(depth: Tensor, rays: Tensor) -> tuple[Tensor, Tensor]:

@@ -7,7 +7,7 @@ and applies horizontal flips to the cached maps and the targets instead of the i
 
 from __future__ import annotations
 
-import sys
+import logging
 from collections.abc import Sequence
 
 import torch
@@ -20,6 +20,7 @@ from pixio_ros.training.errors import TrainingError
 from pixio_ros.training.precision import amp_context
 from pixio_ros.training.samples import RGBDSample
 
+LOGGER = logging.getLogger(__name__)
 FLOAT32_BYTES = 4
 BYTES_PER_GB = 1e9
 
@@ -74,8 +75,12 @@ def build_feature_cache(
         TrainingError: The cache would exceed ``limit_gb`` (checked before any encoding).
     """
     needed = cache_bytes(net, len(samples), input_size)
-    print(f'feature cache: {len(samples)} frames, {needed / BYTES_PER_GB:.2f} GB '
-          f'(limit {limit_gb:g} GB)', file=sys.stderr)  # fmt: skip
+    LOGGER.info(
+        'feature cache: %d frames, %.2f GB (limit %g GB)',
+        len(samples),
+        needed / BYTES_PER_GB,
+        limit_gb,
+    )
     if needed > limit_gb * BYTES_PER_GB:
         raise TrainingError(
             f'--cache-features needs {needed / BYTES_PER_GB:.2f} GB for {len(samples)} frames, '

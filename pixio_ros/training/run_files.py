@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import shutil
-import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -17,6 +17,7 @@ from typing import Any
 from pixio_ros.files import write_atomically
 from pixio_ros.training.errors import TrainingError
 
+LOGGER = logging.getLogger(__name__)
 RUN_CONFIG = 'run_config.json'
 LAST_HEAD = 'last.safetensors'
 BEST_HEAD = 'best.safetensors'
@@ -53,12 +54,20 @@ UNFINISHED_RUN_FILES = frozenset({RUN_CONFIG, LAST_HEAD})
 def write_json(path: Path, data: Mapping[str, Any]) -> None:
     """Write ``data`` as indented JSON, atomically."""
     text = json.dumps(data, indent=2, sort_keys=True, default=str) + '\n'
-    write_atomically(path, lambda temp: temp.write_text(text, encoding='utf-8'))
+
+    def write(temp: Path) -> None:
+        temp.write_text(text, encoding='utf-8')
+
+    write_atomically(path, write)
 
 
 def copy_atomically(source: Path, target: Path) -> None:
     """Copy ``source`` onto ``target`` without a moment where ``target`` is half written."""
-    write_atomically(target, lambda temp: shutil.copyfile(source, temp))
+
+    def copy(temp: Path) -> None:
+        shutil.copyfile(source, temp)
+
+    write_atomically(target, copy)
 
 
 def _unfinished_run(run_dir: Path) -> bool:
@@ -88,8 +97,12 @@ def check_run_dir(run_dir: Path, run_config: Mapping[str, Any], *, resume: bool)
     """
     if run_dir.is_dir() and _unfinished_run(run_dir):
         if resume:
-            print(f'--resume: {run_dir} holds no finished epoch ({LAST_STATE} is missing); '
-                  'starting the run from the beginning.', file=sys.stderr)  # fmt: skip
+            LOGGER.warning(
+                '--resume: %s holds no finished epoch (%s is missing); starting the run from '
+                'the beginning.',
+                run_dir,
+                LAST_STATE,
+            )
         return False
     if resume:
         config_path = run_dir / RUN_CONFIG

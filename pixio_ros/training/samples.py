@@ -1,7 +1,8 @@
 """RGB-D training samples from rosbags or a folder, and the by-time validation split.
 
 A sample is one colour image with its aligned ground-truth depth (metres, NaN where invalid)
-and the colour camera's intrinsics. Samples are decoded once and kept in memory.
+and the colour camera's model (`PinholeCamera`, distortion included), built from CameraInfo by
+the same `from_camera_info` the node uses. Samples are decoded once and kept in memory.
 """
 
 from __future__ import annotations
@@ -12,10 +13,12 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
 
+from pixio_ros.runtime.camera import CameraError, PinholeCamera
 from pixio_ros.training.errors import TrainingError
 
 FOLDER_RGB = 'rgb'
@@ -33,16 +36,26 @@ class RGBDSample:
     Attributes:
         rgb: (H, W, 3) uint8 RGB.
         depth: (H, W) float32 metres, NaN where the sensor has no valid value.
-        k: (3, 3) float64 pinhole intrinsics of ``rgb``, or None when unknown.
+        camera: The camera model of ``rgb`` (its size), or None when unknown.
         source: Bag or folder it came from (for messages).
         index: Position within its source, in time order.
     """
 
     rgb: np.ndarray
     depth: np.ndarray
-    k: np.ndarray | None
+    camera: PinholeCamera | None
     source: str
     index: int
+
+    def __post_init__(self) -> None:
+        height, width = self.rgb.shape[:2]
+        camera = self.camera
+        if camera is not None and (camera.width, camera.height) != (width, height):
+            raise TrainingError(
+                f'frame {self.index} of {self.source} is {width}x{height} but its camera is '
+                f'{camera.width}x{camera.height}; match the camera to the image first '
+                '(PinholeCamera.matched_to).'
+            )
 
 
 def _match_depth_size(depth: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -64,7 +77,7 @@ def load_bag_samples(
 
     Frames that fail to decode are skipped (counted in the error if none are left).
     """
-    from pixio_ros.data import BagReader, DataError, camera_matrix, nearest_index, pair_stamps
+    from pixio_ros.data import BagReader, DataError, nearest_index, pair_stamps
     from pixio_ros.data.decode import (
         CAMERA_INFO_TYPE,
         COLOR_TYPES,
@@ -75,7 +88,7 @@ def load_bag_samples(
     )
 
     try:
-        with BagReader(bag) as reader:
+        with BagReader(Path(bag)) as reader:
             reader.require_topic(image_topic, COLOR_TYPES, option='--image-topic')
             reader.require_topic(depth_topic, DEPTH_TYPES, option='--depth-topic')
             images = reader.messages(image_topic)
@@ -91,6 +104,7 @@ def load_bag_samples(
     tolerance_ns = round(stamp_tolerance_ms * NANOSECONDS_PER_MILLISECOND)
     pairing = pair_stamps([m.stamp_ns for m in images], [m.stamp_ns for m in depths], tolerance_ns)
     info_stamps = [m.stamp_ns for m in infos]
+    cameras = [_camera_of(info.msg, camera_info_topic) for info in infos]
     samples: list[RGBDSample] = []
     skipped = 0
     for image_index, depth_index in pairing.pairs:
@@ -98,14 +112,20 @@ def load_bag_samples(
         try:
             rgb = decode_color(image_msg.msg)
             depth = decode_depth_image(depths[depth_index].msg)
-            k = None
-            if infos:
-                k = camera_matrix(infos[nearest_index(info_stamps, image_msg.stamp_ns)].msg)
         except (ImageCodecError, DataError):
             skipped += 1
             continue
+        camera = None
+        if cameras:
+            camera = cameras[nearest_index(info_stamps, image_msg.stamp_ns)]
+            try:
+                camera = camera.matched_to(rgb.shape[1], rgb.shape[0])
+            except CameraError as err:
+                raise TrainingError(
+                    f'{bag}: --camera-info-topic {camera_info_topic}: {err}.'
+                ) from err
         depth = _match_depth_size(depth, rgb.shape[0], rgb.shape[1])
-        samples.append(RGBDSample(rgb, depth, k, str(bag), len(samples)))
+        samples.append(RGBDSample(rgb, depth, camera, str(bag), len(samples)))
     if not samples:
         raise TrainingError(
             f'no usable colour/depth pairs in {bag}: {len(images)} images on {image_topic}, '
@@ -116,25 +136,54 @@ def load_bag_samples(
     return samples
 
 
-def _read_intrinsics(path: Path) -> np.ndarray:
+def _camera_of(msg: Any, topic: str | None) -> PinholeCamera:
+    try:
+        return PinholeCamera.from_camera_info(msg)
+    except CameraError as err:
+        raise TrainingError(
+            f'--camera-info-topic {topic}: {err}; or omit the option (the depth head needs no '
+            'intrinsics).'
+        ) from err
+
+
+@dataclass(frozen=True)
+class FolderIntrinsics:
+    """``intrinsics.yaml`` of a folder dataset: K for the colour resolution, optional lens."""
+
+    k: np.ndarray
+    d: tuple[float, ...] = ()
+    distortion_model: str = ''
+
+    def camera(self, width: int, height: int, path: Path) -> PinholeCamera:
+        """The validated camera of a ``width`` x ``height`` colour image."""
+        try:
+            return PinholeCamera.from_k(
+                width, height, self.k, d=self.d, distortion_model=self.distortion_model
+            )
+        except CameraError as err:
+            raise TrainingError(f'{path}: {err}.') from err
+
+
+def _read_intrinsics(path: Path) -> FolderIntrinsics:
     import yaml
 
     try:
         data = yaml.safe_load(path.read_text(encoding='utf-8'))
         if isinstance(data, dict) and 'K' in data:
-            k = np.asarray(data['K'], dtype=np.float64).reshape(3, 3)
+            k: np.ndarray = np.asarray(data['K'], dtype=np.float64).reshape(3, 3)
         else:
             fx, fy, cx, cy = (float(data[key]) for key in ('fx', 'fy', 'cx', 'cy'))
             k = np.array([[fx, 0.0, cx], [0.0, fy, cy], [0.0, 0.0, 1.0]])
+        d = tuple(float(value) for value in data.get('D', ()))
+        model = str(data.get('distortion_model', 'plumb_bob' if d else ''))
     except FileNotFoundError as err:
         raise TrainingError(f'{path} is missing; see `pixio-ros train-head --help`.') from err
-    except (yaml.YAMLError, KeyError, TypeError, ValueError) as err:
+    except (yaml.YAMLError, AttributeError, KeyError, TypeError, ValueError) as err:
         raise TrainingError(
-            f'{path} must hold fx, fy, cx, cy (pixels) or K (a 3x3 list): {err}.'
+            f'{path} must hold fx, fy, cx, cy (pixels) or K (a 3x3 list), optionally D (a '
+            f'list) and distortion_model: {err}.'
         ) from err
-    if not (k[0, 0] > 0 and k[1, 1] > 0):
-        raise TrainingError(f'{path} has non-positive focal lengths fx={k[0, 0]} fy={k[1, 1]}.')
-    return k
+    return FolderIntrinsics(k, d, model)
 
 
 def load_folder_samples(folder: str | os.PathLike[str]) -> list[RGBDSample]:
@@ -142,7 +191,7 @@ def load_folder_samples(folder: str | os.PathLike[str]) -> list[RGBDSample]:
 
     Layout: ``rgb/NAME.png|jpg`` (colour), ``depth/NAME.png`` (16-bit millimetres, 0 = invalid,
     aligned to the colour image) and ``intrinsics.yaml`` (``fx fy cx cy`` or ``K``, for the
-    colour image's resolution).
+    colour image's resolution; optionally ``D`` and ``distortion_model``, plumb_bob by default).
     """
     folder = Path(folder)
     rgb_dir, depth_dir = folder / FOLDER_RGB, folder / FOLDER_DEPTH
@@ -151,7 +200,8 @@ def load_folder_samples(folder: str | os.PathLike[str]) -> list[RGBDSample]:
             f'{folder} needs {FOLDER_RGB}/ and {FOLDER_DEPTH}/ subfolders (and '
             f'{FOLDER_INTRINSICS}); see `pixio-ros train-head --help`.'
         )
-    k = _read_intrinsics(folder / FOLDER_INTRINSICS)
+    intrinsics_path = folder / FOLDER_INTRINSICS
+    intrinsics = _read_intrinsics(intrinsics_path)
     samples: list[RGBDSample] = []
     for rgb_path in sorted(p for p in rgb_dir.iterdir() if p.suffix.lower() in RGB_SUFFIXES):
         depth_path = depth_dir / f'{rgb_path.stem}.png'
@@ -165,7 +215,8 @@ def load_folder_samples(folder: str | os.PathLike[str]) -> list[RGBDSample]:
         depth[raw == 0] = np.nan
         rgb = np.ascontiguousarray(bgr[:, :, ::-1])
         depth = _match_depth_size(depth, rgb.shape[0], rgb.shape[1])
-        samples.append(RGBDSample(rgb, depth, k, str(folder), len(samples)))
+        camera = intrinsics.camera(rgb.shape[1], rgb.shape[0], intrinsics_path)
+        samples.append(RGBDSample(rgb, depth, camera, str(folder), len(samples)))
     if not samples:
         raise TrainingError(
             f'no usable pairs in {folder}: need {FOLDER_RGB}/NAME.png|jpg with a 16-bit '

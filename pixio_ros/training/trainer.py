@@ -8,6 +8,7 @@ continues exactly where the interrupted one stopped.
 
 from __future__ import annotations
 
+import logging
 import math
 import sys
 import time
@@ -30,12 +31,12 @@ from pixio_ros.model import (
     load_encoder_checkpoint,
     save_head_checkpoint,
 )
-from pixio_ros.model.sizes import PATCH_SIZE
 from pixio_ros.training.augment import FLIP_PROBABILITY, Example, flip_targets, make_example
+from pixio_ros.training.config import TrainConfig
 from pixio_ros.training.errors import TrainingError
 from pixio_ros.training.feature_cache import FeatureCache, build_feature_cache
 from pixio_ros.training.losses import point_map_loss, silog_loss, valid_depth
-from pixio_ros.training.precision import AMP_DTYPES, amp_context
+from pixio_ros.training.precision import amp_context
 from pixio_ros.training.run_files import (
     BEST_HEAD,
     LAST_HEAD,
@@ -51,68 +52,9 @@ from pixio_ros.training.samples import RGBDSample, check_ground_truth, frames_fi
 from pixio_ros.training.schedule import warmup_poly
 from pixio_ros.training.validation import SELECTION_METRIC, nan_validation_warning, validate
 
-DEFAULT_LR = {'depth': 1e-4, 'points': 1e-4, 'linear': 2e-4}
-"""The paper's learning rates: DPT heads 1e-4, the linear probe 2e-4."""
+LOGGER = logging.getLogger(__name__)
 ADAM_BETAS = (0.9, 0.999)
 WEIGHT_DECAY = 0.01
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Everything that defines a training run (`pixio-ros train-head` options)."""
-
-    encoder: Path
-    head_kind: str
-    out: Path
-    input_size: tuple[int, int] = (256, 256)
-    epochs: int = 10
-    batch: int = 4
-    lr: float | None = None
-    max_depth: float = 10.0
-    min_depth: float = 1e-3
-    device: str = 'cpu'
-    amp: str = 'none'
-    cache_features: bool = False
-    cache_limit_gb: float = 8.0
-    crop: bool = True
-    flip: bool = True
-    seed: int = 0
-    resume: bool = False
-    stop_after_epochs: int | None = None
-    progress: bool = True
-
-    @property
-    def learning_rate(self) -> float:
-        """The explicit --lr, else the paper's value for the head kind."""
-        return self.lr if self.lr is not None else DEFAULT_LR[self.head_kind]
-
-    def check(self) -> None:
-        """Raise TrainingError for options that cannot work, before anything is loaded."""
-        height, width = self.input_size
-        problems = []
-        if self.head_kind not in DEFAULT_LR:
-            problems.append(f'--head {self.head_kind!r} must be one of {", ".join(DEFAULT_LR)}')
-        if height <= 0 or width <= 0 or height % PATCH_SIZE or width % PATCH_SIZE:
-            problems.append(f'--input-size {height}x{width} must be multiples of {PATCH_SIZE}')
-        if self.epochs < 1 or self.batch < 1:
-            problems.append(f'--epochs {self.epochs} and --batch {self.batch} must be >= 1')
-        if self.stop_after_epochs is not None and self.stop_after_epochs < 1:
-            problems.append(
-                f'--stop-after-epochs {self.stop_after_epochs} must be >= 1 (omit it to train '
-                'all --epochs)'
-            )
-        if not self.learning_rate > 0:
-            problems.append(f'--lr {self.lr} must be positive')
-        if not 0 < self.min_depth < self.max_depth:
-            problems.append(f'depth range {self.min_depth}..{self.max_depth} m is empty')
-        if self.amp not in ('none', *AMP_DTYPES):
-            problems.append(f'--amp {self.amp!r} must be none, bf16 or fp16')
-        if self.device.startswith('cuda') and not torch.cuda.is_available():
-            problems.append(f'--device {self.device} requested but CUDA is not available')
-        if self.amp == 'fp16' and not self.device.startswith('cuda'):
-            problems.append('--amp fp16 needs a CUDA device; use bf16 or none on the CPU')
-        if problems:
-            raise TrainingError('; '.join(problems) + '.')
 
 
 @dataclass
@@ -164,7 +106,7 @@ class HeadTrainer:
         if not train:
             raise TrainingError('no training frames left after the validation split.')
         check_ground_truth(train, min_depth=config.min_depth, max_depth=config.max_depth)
-        if config.head_kind == 'points' and any(sample.k is None for sample in train):
+        if config.head_kind == 'points' and any(sample.camera is None for sample in train):
             raise TrainingError(
                 'the point-map head learns rays from the intrinsics: pass --camera-info-topic '
                 '(bags) or an intrinsics.yaml (folders).'
@@ -193,6 +135,7 @@ class HeadTrainer:
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, warmup_poly(total_steps))
         self.scaler = torch.amp.GradScaler('cuda', enabled=config.amp == 'fp16')
         self.cache: FeatureCache | None = None
+        self._warned_nan = False
 
     def run_config(self) -> dict[str, Any]:
         """The JSON written to run_config.json (and checked on resume)."""
@@ -308,84 +251,132 @@ class HeadTrainer:
 
     def fit(self) -> TrainResult:
         """Train, validate and checkpoint each epoch; returns the run's history."""
+        start_epoch, history, best = self._start_run()
+        result = TrainResult(self.config.out, history)
+        for epoch in range(start_epoch, self._last_epoch(start_epoch)):
+            started = time.perf_counter()
+            losses = self._train_epoch(epoch, result)
+            metrics = validate(self.net, self.val_samples, self.config, self.device)
+            history.append(self._epoch_row(epoch, losses, metrics, started))
+            improved, best = self._judge(epoch, metrics[SELECTION_METRIC], best)
+            self._write_epoch(epoch, history, best, improved=improved)
+        result.best = self._best_row(history, best)
+        return result
+
+    def _start_run(self) -> tuple[int, list[dict[str, float]], float]:
+        """(first epoch, history so far, best score): a fresh run directory or the resumed one.
+
+        Nothing is written before every check has passed (and the cache is built), so a
+        refused or failed start leaves the run directory as it was.
+        """
+        config = self.config
+        continuing = check_run_dir(config.out, self.run_config(), resume=config.resume)
+        if config.cache_features:
+            self.build_cache()
+        self._warned_nan = False
+        if continuing:
+            return self._load_state()
+        start_run_dir(config.out, self.run_config())
+        return 0, [], math.inf
+
+    def _last_epoch(self, start_epoch: int) -> int:
+        """End (exclusive) of this invocation's epochs: all of them, or --stop-after-epochs."""
+        stop_after = self.config.stop_after_epochs
+        if stop_after is None:
+            return self.config.epochs
+        return min(self.config.epochs, start_epoch + stop_after)
+
+    def _train_epoch(self, epoch: int, result: TrainResult) -> list[tuple[float, float]]:
+        """One pass over the training frames in a random order; (loss, silog) per step."""
         from tqdm import tqdm
 
         config = self.config
-        run_dir = config.out
-        # Nothing is written before every check has passed (and the cache is built), so a
-        # refused or failed start leaves RUN_DIR as it was.
-        continuing = check_run_dir(run_dir, self.run_config(), resume=config.resume)
-        if config.cache_features:
-            self.build_cache()
-        start_epoch, history, best = 0, [], math.inf
-        if continuing:
-            start_epoch, history, best = self._load_state()
-        else:
-            start_run_dir(run_dir, self.run_config())
-        last_epoch = config.epochs
-        if config.stop_after_epochs is not None:
-            last_epoch = min(last_epoch, start_epoch + config.stop_after_epochs)
-        result = TrainResult(run_dir, history)
         count = len(self.train_samples)
-        warned_nan = False
-        for epoch in range(start_epoch, last_epoch):
-            started = time.perf_counter()
-            order = torch.randperm(count, generator=self.generator).tolist()
-            losses: list[tuple[float, float]] = []
-            batches = range(0, count, config.batch)
-            bar = tqdm(batches, desc=f'epoch {epoch + 1}/{config.epochs}', unit='step',
-                       disable=not config.progress, file=sys.stderr)  # fmt: skip
-            for start in bar:
-                step = self.train_step(self.make_batch(order[start : start + config.batch]))
-                if step is not None:
-                    losses.append(step)
-                    result.step_silog.append(step[1])
-                    bar.set_postfix(silog=f'{step[1]:.4f}')
-            metrics = validate(self.net, self.val_samples, config, self.device)
-            row = {
-                'epoch': epoch + 1,
-                'step': (epoch + 1) * self.steps_per_epoch,
-                'lr': self.scheduler.get_last_lr()[0],
-                'train_loss': _mean([total for total, _ in losses]),
-                'train_silog': _mean([silog for _, silog in losses]),
-                **{f'val_{name}': value for name, value in metrics.items()},
-                'seconds': time.perf_counter() - started,
-            }
-            history.append(row)
-            score = metrics[SELECTION_METRIC]
-            if not self.val_samples:
-                improved = True  # without validation the last epoch is the best
-            elif math.isnan(score):
-                improved = False
-                if not warned_nan:
-                    warned_nan = True
-                    print(nan_validation_warning(epoch + 1, len(self.val_samples), config),
-                          file=sys.stderr)  # fmt: skip
-            else:
-                improved = score < best
-                if improved:
-                    best = score
-            self._save_state(epoch + 1, history, best)
-            if improved:
-                copy_atomically(run_dir / LAST_HEAD, run_dir / BEST_HEAD)
-                write_json(run_dir / 'best.json', {**self.run_config(), 'metrics': row})
-            write_json(run_dir / 'last.json', {**self.run_config(), 'metrics': row})
-            write_log(run_dir, history)
-            plot_curves(run_dir, history)
+        order = torch.randperm(count, generator=self.generator).tolist()
+        losses: list[tuple[float, float]] = []
+        bar = tqdm(
+            range(0, count, config.batch),
+            desc=f'epoch {epoch + 1}/{config.epochs}',
+            unit='step',
+            disable=not config.progress,
+            file=sys.stderr,
+        )
+        for start in bar:
+            step = self.train_step(self.make_batch(order[start : start + config.batch]))
+            if step is not None:
+                losses.append(step)
+                result.step_silog.append(step[1])
+                bar.set_postfix(silog=f'{step[1]:.4f}')
+        return losses
+
+    def _epoch_row(
+        self,
+        epoch: int,
+        losses: Sequence[tuple[float, float]],
+        metrics: dict[str, float],
+        started: float,
+    ) -> dict[str, float]:
+        """The epoch's line of train_log.csv."""
+        return {
+            'epoch': epoch + 1,
+            'step': (epoch + 1) * self.steps_per_epoch,
+            'lr': float(self.scheduler.get_last_lr()[0]),
+            'train_loss': _mean([total for total, _ in losses]),
+            'train_silog': _mean([silog for _, silog in losses]),
+            **{f'val_{name}': value for name, value in metrics.items()},
+            'seconds': time.perf_counter() - started,
+        }
+
+    def _judge(self, epoch: int, score: float, best: float) -> tuple[bool, float]:
+        """(whether this epoch is the best so far, the best score).
+
+        Without validation frames the last epoch is the best; a NaN score never is (warned
+        once per run).
+        """
         if not self.val_samples:
-            result.best = history[-1] if history else {}
-        else:
-            best_rows = [r for r in history if r[f'val_{SELECTION_METRIC}'] == best]
-            result.best = best_rows[-1] if best_rows else {}
-        return result
+            return True, best
+        if math.isnan(score):
+            if not self._warned_nan:
+                self._warned_nan = True
+                frames = len(self.val_samples)
+                LOGGER.warning(nan_validation_warning(epoch + 1, frames, self.config))
+            return False, best
+        if score < best:
+            return True, score
+        return False, best
+
+    def _write_epoch(
+        self, epoch: int, history: list[dict[str, float]], best: float, *, improved: bool
+    ) -> None:
+        """Checkpoint the epoch (state, last and maybe best head), its JSON, log and plot."""
+        run_dir = self.config.out
+        row = history[-1]
+        self._save_state(epoch + 1, history, best)
+        if improved:
+            copy_atomically(run_dir / LAST_HEAD, run_dir / BEST_HEAD)
+            write_json(run_dir / 'best.json', {**self.run_config(), 'metrics': row})
+        write_json(run_dir / 'last.json', {**self.run_config(), 'metrics': row})
+        write_log(run_dir, history)
+        plot_curves(run_dir, history)
+
+    def _best_row(self, history: list[dict[str, float]], best: float) -> dict[str, float]:
+        """The history row of the best epoch ({} when no epoch had a finite score)."""
+        if not self.val_samples:
+            return history[-1] if history else {}
+        best_rows = [row for row in history if row[f'val_{SELECTION_METRIC}'] == best]
+        return best_rows[-1] if best_rows else {}
 
     def build_cache(self) -> None:
         """Encode every training frame once, after the memory check; steps skip the encoder."""
         config = self.config
         self.cache = build_feature_cache(
-            self.net, self.train_samples, config.input_size, self.device,
-            amp=config.amp, limit_gb=config.cache_limit_gb,
-        )  # fmt: skip
+            self.net,
+            self.train_samples,
+            config.input_size,
+            self.device,
+            amp=config.amp,
+            limit_gb=config.cache_limit_gb,
+        )
 
 
 def train_head(

@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import torch
 
 from pixio_ros.model import PixioNet
 from pixio_ros.training.augment import make_example
+from pixio_ros.training.config import TrainConfig
 from pixio_ros.training.precision import amp_context
 from pixio_ros.training.samples import RGBDSample
-
-if TYPE_CHECKING:
-    from pixio_ros.training.trainer import TrainConfig
 
 SELECTION_METRIC = 'abs_rel'
 """Validation metric that picks the best epoch (lower is better)."""
@@ -55,9 +52,9 @@ def validate(
 
 
 def nan_validation_warning(epoch: int, frames: int, config: TrainConfig) -> str:
-    """The warning printed (once per run) when an epoch's validation score is NaN."""
+    """The warning logged (once per run) when an epoch's validation score is NaN."""
     return (
-        f'WARNING: validation {SELECTION_METRIC} is NaN at epoch {epoch}: none of the {frames} '
+        f'validation {SELECTION_METRIC} is NaN at epoch {epoch}: none of the {frames} '
         f'validation frames has ground truth within {config.min_depth:g}..{config.max_depth:g} m '
         '(or the head output is not finite). Such epochs never count as best, so '
         'best.safetensors is written only after a finite validation score; check the '

@@ -8,7 +8,7 @@ from rosbags.rosbag1 import Writer as Ros1Writer
 from rosbags.rosbag2 import Writer
 
 from pixio_ros.data.bag import BagReader
-from pixio_ros.data.decode import camera_matrix, decode_color, decode_depth_image
+from pixio_ros.data.decode import decode_color, decode_depth_image
 from pixio_ros.data.errors import DataError
 from pixio_ros.data.messages import (
     camera_info_message,
@@ -17,6 +17,7 @@ from pixio_ros.data.messages import (
     serialize,
     typestore,
 )
+from pixio_ros.runtime.camera import CameraError, PinholeCamera
 from pixio_ros.runtime.image_codec import ImageCodecError
 
 FRAME = 'cam'
@@ -33,8 +34,9 @@ def shuffled_bag(tmp_path):
     with Writer(path, version=Writer.VERSION_LATEST) as writer:
         conn = writer.add_connection('/image', 'sensor_msgs/msg/Image', typestore=typestore())
         for log_time, stamp in [(1000, 300), (2000, 100), (3000, 200)]:
-            writer.write(conn, log_time, serialize(image_message(_rgb(stamp // 100), 'rgb8',
-                                                                 stamp, FRAME)))
+            writer.write(
+                conn, log_time, serialize(image_message(_rgb(stamp // 100), 'rgb8', stamp, FRAME))
+            )
     return path
 
 
@@ -50,16 +52,23 @@ def test_messages_come_in_header_stamp_order(shuffled_bag):
 
 
 def test_missing_topic_lists_the_bags_topics(shuffled_bag):
-    with BagReader(shuffled_bag) as bag, pytest.raises(
-        DataError, match=r'--depth-topic /depth is not in bag .*; its topics are: '
-        r'/image \(sensor_msgs/msg/Image, 3 msgs\)'
+    with (
+        BagReader(shuffled_bag) as bag,
+        pytest.raises(
+            DataError,
+            match=r'--depth-topic /depth is not in bag .*; its topics are: '
+            r'/image \(sensor_msgs/msg/Image, 3 msgs\)',
+        ),
     ):
         bag.require_topic('/depth', ['sensor_msgs/msg/Image'], option='--depth-topic')
 
 
 def test_wrong_topic_type_is_named(shuffled_bag):
-    with BagReader(shuffled_bag) as bag, pytest.raises(
-        DataError, match='/image has type sensor_msgs/msg/Image; expected sensor_msgs/msg/Cam'
+    with (
+        BagReader(shuffled_bag) as bag,
+        pytest.raises(
+            DataError, match='/image has type sensor_msgs/msg/Image; expected sensor_msgs/msg/Cam'
+        ),
     ):
         bag.require_topic('/image', ['sensor_msgs/msg/CameraInfo'], option='--camera-info-topic')
 
@@ -76,7 +85,12 @@ def test_ros1_bag_reads_and_converts_to_cdr(tmp_path):
         seq=9, stamp=types['builtin_interfaces/msg/Time'](sec=5, nanosec=123), frame_id=FRAME
     )
     msg = types['sensor_msgs/msg/Image'](
-        header=header, height=4, width=6, encoding='rgb8', is_bigendian=0, step=18,
+        header=header,
+        height=4,
+        width=6,
+        encoding='rgb8',
+        is_bigendian=0,
+        step=18,
         data=_rgb(7).reshape(-1),
     )
     with Ros1Writer(path) as writer:
@@ -122,13 +136,15 @@ def test_decode_compressed_and_depth_messages():
     rgb[:, :4] = (255, 0, 0)
     ok, png = cv2.imencode('.png', rgb[:, :, ::-1])
     assert ok
-    np.testing.assert_array_equal(decode_color(compressed_image_message(png.tobytes(), 0, FRAME,
-                                                                        'png')), rgb)
+    np.testing.assert_array_equal(
+        decode_color(compressed_image_message(png.tobytes(), 0, FRAME, 'png')), rgb
+    )
     millimetres = np.array([[0, 1500], [2000, 65535]], np.uint16)
     depth = decode_depth_image(image_message(millimetres, '16UC1', 0, FRAME))
     np.testing.assert_allclose(depth, [[np.nan, 1.5], [2.0, 65.535]], rtol=1e-7)
-    metres = decode_depth_image(image_message(np.array([[1.25, -1.0]], np.float32), '32FC1', 0,
-                                              FRAME))
+    metres = decode_depth_image(
+        image_message(np.array([[1.25, -1.0]], np.float32), '32FC1', 0, FRAME)
+    )
     np.testing.assert_array_equal(metres, [[1.25, np.nan]])
     with pytest.raises(ImageCodecError, match='depth encoding'):
         decode_depth_image(image_message(rgb, 'rgb8', 0, FRAME))
@@ -136,9 +152,10 @@ def test_decode_compressed_and_depth_messages():
 
 def test_uncalibrated_camera_info_is_refused():
     k = np.array([[500.0, 0, 16], [0, 500.0, 12], [0, 0, 1]])
-    np.testing.assert_array_equal(camera_matrix(camera_info_message(k, 24, 32, 0, FRAME)), k)
-    with pytest.raises(DataError, match='not calibrated'):
-        camera_matrix(camera_info_message(np.zeros((3, 3)), 24, 32, 0, FRAME))
+    camera = PinholeCamera.from_camera_info(camera_info_message(k, 24, 32, 0, FRAME))
+    np.testing.assert_array_equal(camera.k, k)
+    with pytest.raises(CameraError, match='uncalibrated'):
+        PinholeCamera.from_camera_info(camera_info_message(np.zeros((3, 3)), 24, 32, 0, FRAME))
 
 
 def test_point_cloud_decodes_xyz_and_packed_rgb():

@@ -15,6 +15,5 @@ def test_ply_round_trips_through_open3d(tmp_path):
     path = tmp_path / 'cloud.ply'
     assert write_ply(path, points, colors) == 3
     cloud = o3d.io.read_point_cloud(str(path))
-    np.testing.assert_allclose(np.asarray(cloud.points),
-                               [[0, 1, 2], [3, -1, 0.5], [1, 1, 1]])
+    np.testing.assert_allclose(np.asarray(cloud.points), [[0, 1, 2], [3, -1, 0.5], [1, 1, 1]])
     np.testing.assert_allclose(np.asarray(cloud.colors), [[1, 0, 0], [0, 1, 0], [0, 0, 1]])

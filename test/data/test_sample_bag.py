@@ -13,11 +13,13 @@ from pixio_ros.data.sample_bag import (
     COMPRESSED_TOPIC,
     DEPTH_INFO_TOPIC,
     DEPTH_TOPIC,
+    STRONG_DISTORTION,
     SampleBagSpec,
     render_frame,
     write_sample_bag,
 )
 from pixio_ros.files import OutputExistsError
+from pixio_ros.runtime.camera import PinholeCamera
 
 SPEC = SampleBagSpec(frames=3, height=24, width=32, seed=5)
 EXPECTED_TOPICS = {
@@ -53,14 +55,14 @@ def test_depth_is_millimetres_of_the_rendered_depth(sample):
         color_msgs = bag.messages(COLOR_TOPIC)
         info = bag.messages(DEPTH_INFO_TOPIC)[0].msg
     for index, (color, depth) in enumerate(zip(color_msgs, depth_msgs, strict=True)):
-        rgb, depth_m, k = render_frame(SPEC, index)
+        rgb, depth_m, camera = render_frame(SPEC, index)
         assert color.stamp_ns == depth.stamp_ns  # RealSense aligned depth shares the stamp
         assert (depth.msg.encoding, color.msg.encoding) == ('16UC1', 'rgb8')
         assert depth.msg.header.frame_id == 'camera_color_optical_frame'
         millimetres = np.frombuffer(depth.msg.data.tobytes(), '<u2').reshape(24, 32)
         np.testing.assert_array_equal(millimetres, np.round(depth_m * 1000).astype(np.uint16))
         np.testing.assert_array_equal(color.msg.data.reshape(24, 32, 3), rgb)
-    np.testing.assert_allclose(np.asarray(info.k).reshape(3, 3), k)
+    np.testing.assert_allclose(np.asarray(info.k).reshape(3, 3), camera.k)
     assert (info.height, info.width, info.distortion_model) == (24, 32, 'plumb_bob')
     stamps = [m.stamp_ns for m in color_msgs]
     assert stamps == sorted(stamps) and stamps[1] - stamps[0] == 33_333_333
@@ -72,8 +74,11 @@ def test_images_deserialise_with_rclpy(sample):
     from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
     path, _ = sample
-    classes = {'sensor_msgs/msg/Image': Image, 'sensor_msgs/msg/CompressedImage': CompressedImage,
-               'sensor_msgs/msg/CameraInfo': CameraInfo}
+    classes = {
+        'sensor_msgs/msg/Image': Image,
+        'sensor_msgs/msg/CompressedImage': CompressedImage,
+        'sensor_msgs/msg/CameraInfo': CameraInfo,
+    }
     seen = set()
     with BagReader(path) as bag:
         for raw in bag.raw(EXPECTED_TOPICS):
@@ -127,9 +132,24 @@ def test_existing_output_is_refused_then_replaced_with_force(tmp_path):
         (SampleBagSpec(frames=0), 'mcap', '--frames 0 must be at least 1'),
         (SampleBagSpec(height=4, width=640), 'mcap', '--size 4x640 is too small'),
         (SampleBagSpec(frames=1), 'rosbag1', "--storage 'rosbag1' is unknown"),
+        (SampleBagSpec(distortion=(0.1, 0.0, 0.0)), 'mcap', 'has 3 coefficients; give the 5'),
+        (SampleBagSpec(distortion=(np.nan,) * 5), 'mcap', r'distortion \(nan, .*D\[0\] is nan'),
     ],
 )
 def test_bad_arguments_are_refused(tmp_path, spec, storage, match):
     with pytest.raises(DataError, match=match):
         write_sample_bag(tmp_path / 'bag', spec, storage=storage)
     assert not (tmp_path / 'bag').exists()
+
+
+def test_distorted_bag_carries_its_lens_in_both_camera_infos(tmp_path):
+    spec = SampleBagSpec(frames=1, height=24, width=32, distortion=STRONG_DISTORTION)
+    path = write_sample_bag(tmp_path / 'bag', spec)
+    rgb, _, camera = render_frame(spec, 0)
+    assert camera.d == STRONG_DISTORTION and camera.has_distortion
+    with BagReader(path) as bag:
+        for topic in (COLOR_INFO_TOPIC, DEPTH_INFO_TOPIC):
+            assert PinholeCamera.from_camera_info(bag.messages(topic)[0].msg) == camera
+        color = bag.messages(COLOR_TOPIC)[0].msg
+    np.testing.assert_array_equal(color.data.reshape(24, 32, 3), rgb)
+    assert not np.array_equal(rgb, render_frame(SampleBagSpec(frames=1, height=24, width=32), 0)[0])

@@ -31,16 +31,21 @@ def sample_bag(tmp_path_factory) -> Path:
 def make_bag(tmp_path) -> Callable[..., Path]:
     """Write a bag of (topic, encoding, stamps, array) image streams plus optional CameraInfo."""
 
-    def make(streams: list[tuple[str, str, list[int], np.ndarray]], *,
-             name: str = 'custom', info: tuple[str, np.ndarray] | None = None) -> Path:
+    def make(
+        streams: list[tuple[str, str, list[int], np.ndarray]],
+        *,
+        name: str = 'custom',
+        info: tuple[str, np.ndarray] | None = None,
+    ) -> Path:
         path = tmp_path / name
         store = typestore()
         with Writer(path, version=Writer.VERSION_LATEST) as writer:
             for topic, encoding, stamps, array in streams:
                 conn = writer.add_connection(topic, 'sensor_msgs/msg/Image', typestore=store)
                 for stamp in stamps:
-                    writer.write(conn, stamp, serialize(image_message(array, encoding, stamp,
-                                                                      'cam')))
+                    writer.write(
+                        conn, stamp, serialize(image_message(array, encoding, stamp, 'cam'))
+                    )
             if info is not None:
                 topic, k = info
                 conn = writer.add_connection(topic, 'sensor_msgs/msg/CameraInfo', typestore=store)

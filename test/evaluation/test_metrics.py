@@ -17,8 +17,15 @@ from pixio_ros.evaluation.metrics import (
 )
 
 PERFECT = {
-    'abs_rel': 0.0, 'sq_rel': 0.0, 'rmse': 0.0, 'rmse_log': 0.0, 'log10': 0.0, 'silog': 0.0,
-    'delta1': 1.0, 'delta2': 1.0, 'delta3': 1.0,
+    'abs_rel': 0.0,
+    'sq_rel': 0.0,
+    'rmse': 0.0,
+    'rmse_log': 0.0,
+    'log10': 0.0,
+    'silog': 0.0,
+    'delta1': 1.0,
+    'delta2': 1.0,
+    'delta3': 1.0,
 }
 
 

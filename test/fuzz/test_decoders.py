@@ -24,8 +24,7 @@ from pixio_ros.runtime.image_codec import (
 )
 
 EXAMPLES = 150
-FUZZ = settings(max_examples=EXAMPLES, deadline=None,
-                suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 SIDE = st.integers(min_value=-2, max_value=40)
 ENCODINGS = st.sampled_from([*RGB_ENCODINGS, *DEPTH_ENCODINGS, 'rgb16', '', 'RGB8', '8UC3'])
 TYPES = get_typestore(Stores.ROS2_JAZZY)
@@ -36,8 +35,14 @@ TIME = TYPES.types['builtin_interfaces/msg/Time']
 
 
 @FUZZ
-@given(encoding=ENCODINGS, height=SIDE, width=SIDE, step=st.integers(-4, 200),
-       data=st.binary(max_size=4000), big_endian=st.booleans())
+@given(
+    encoding=ENCODINGS,
+    height=SIDE,
+    width=SIDE,
+    step=st.integers(-4, 200),
+    data=st.binary(max_size=4000),
+    big_endian=st.booleans(),
+)
 def test_raw_images_decode_or_raise_our_error(encoding, height, width, step, data, big_endian):
     try:
         rgb = decode_rgb(encoding, height, width, step, data, big_endian)
@@ -47,8 +52,14 @@ def test_raw_images_decode_or_raise_our_error(encoding, height, width, step, dat
 
 
 @FUZZ
-@given(encoding=ENCODINGS, height=SIDE, width=SIDE, step=st.integers(-4, 200),
-       data=st.binary(max_size=4000), big_endian=st.booleans())
+@given(
+    encoding=ENCODINGS,
+    height=SIDE,
+    width=SIDE,
+    step=st.integers(-4, 200),
+    data=st.binary(max_size=4000),
+    big_endian=st.booleans(),
+)
 def test_depth_images_decode_or_raise_our_error(encoding, height, width, step, data, big_endian):
     try:
         depth = decode_depth(encoding, height, width, step, data, big_endian)
@@ -59,13 +70,17 @@ def test_depth_images_decode_or_raise_our_error(encoding, height, width, step, d
 
 
 def _jpeg_or_png_prefix() -> st.SearchStrategy[bytes]:
-    return st.sampled_from([b'', b'\xff\xd8', b'\xff\xd8\xff\xc0\x00\x11\x08',
-                            b'\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR'])
+    return st.sampled_from(
+        [b'', b'\xff\xd8', b'\xff\xd8\xff\xc0\x00\x11\x08', b'\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR']
+    )
 
 
 @FUZZ
-@given(prefix=_jpeg_or_png_prefix(), body=st.binary(max_size=600),
-       fmt=st.sampled_from(['jpeg', 'png', 'rgb8; jpeg compressed bgr8', '', 'compressedDepth']))
+@given(
+    prefix=_jpeg_or_png_prefix(),
+    body=st.binary(max_size=600),
+    fmt=st.sampled_from(['jpeg', 'png', 'rgb8; jpeg compressed bgr8', '', 'compressedDepth']),
+)
 def test_compressed_images_decode_or_raise_our_error(prefix, body, fmt):
     try:
         rgb = decode_compressed_rgb(fmt, prefix + body, max_pixels=1_000_000)
@@ -80,8 +95,12 @@ FIELD_NAMES = st.sampled_from(['x', 'y', 'z', 'feature', 'feature_f16', 'embeddi
 @st.composite
 def clouds(draw: st.DrawFn) -> object:
     fields = [
-        POINT_FIELD(name=draw(FIELD_NAMES), offset=draw(st.integers(-4, 64)),
-                    datatype=draw(st.integers(0, 9)), count=draw(st.integers(0, 8)))
+        POINT_FIELD(
+            name=draw(FIELD_NAMES),
+            offset=draw(st.integers(-4, 64)),
+            datatype=draw(st.integers(0, 9)),
+            count=draw(st.integers(0, 8)),
+        )
         for _ in range(draw(st.integers(0, 6)))
     ]
     height, width = draw(st.integers(0, 4)), draw(st.integers(0, 4))
@@ -89,9 +108,17 @@ def clouds(draw: st.DrawFn) -> object:
     row_step = draw(st.sampled_from([point_step * width, point_step * width + 1, 0]))
     data = np.frombuffer(draw(st.binary(max_size=height * max(row_step, 0) + 8)), np.uint8)
     header = HEADER(stamp=TIME(sec=0, nanosec=0), frame_id='cam')
-    return POINT_CLOUD(header=header, height=height, width=width, fields=fields,
-                       is_bigendian=draw(st.booleans()), point_step=point_step,
-                       row_step=row_step, data=data, is_dense=False)
+    return POINT_CLOUD(
+        header=header,
+        height=height,
+        width=width,
+        fields=fields,
+        is_bigendian=draw(st.booleans()),
+        point_step=point_step,
+        row_step=row_step,
+        data=data,
+        is_dense=False,
+    )
 
 
 @FUZZ

@@ -6,7 +6,6 @@ import hashlib
 import json
 import subprocess
 import sys
-import zipfile
 
 import pytest
 import torch
@@ -21,15 +20,28 @@ from pixio_ros.model import (
     export_artifact,
     file_sha256,
     get_size,
-    read_artifact_metadata,
 )
+from pixio_ros.model.artifact_format import detect_format, load_artifact, read_metadata
 
 INPUT_SIZE = (64, 96)
 CONTRACT_KEYS = {
-    'format_version', 'size', 'embed_dim', 'patch_size', 'input_size', 'mean', 'std',
-    'head_kind', 'outputs', 'max_depth', 'encoder_pretrained', 'head_trained',
-    'feature_layout', 'dtype', 'torch_version', 'sources',
-}  # fmt: skip
+    'format_version',
+    'size',
+    'embed_dim',
+    'patch_size',
+    'input_size',
+    'mean',
+    'std',
+    'head_kind',
+    'outputs',
+    'max_depth',
+    'encoder_pretrained',
+    'head_trained',
+    'feature_layout',
+    'dtype',
+    'torch_version',
+    'sources',
+}
 
 # Loads an artifact the way the node does, with torch alone, and proves it never imported
 # pixio_ros. Arguments: artifact path, format, inputs file, outputs file. Prints the metadata.
@@ -74,12 +86,22 @@ def test_reloads_without_model_code_and_matches_eager(tmp_path, fmt, suffix):
     inputs = [rgb(1, *INPUT_SIZE), rgb(2, 96, 128, seed=1)]
     torch.save(inputs, tmp_path / 'inputs.pt')
     result = subprocess.run(
-        [sys.executable, '-c', CONSUMER, str(path), fmt, str(tmp_path / 'inputs.pt'),
-         str(tmp_path / 'outputs.pt')],
-        capture_output=True, text=True, timeout=100, check=False,
-    )  # fmt: skip
+        [
+            sys.executable,
+            '-c',
+            CONSUMER,
+            str(path),
+            fmt,
+            str(tmp_path / 'inputs.pt'),
+            str(tmp_path / 'outputs.pt'),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=100,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
-    assert json.loads(result.stdout) == metadata == read_artifact_metadata(path)
+    assert json.loads(result.stdout) == metadata.as_dict() == read_metadata(path).as_dict()
     outputs = torch.load(tmp_path / 'outputs.pt', weights_only=True)
     with torch.no_grad():
         for image, got in zip(inputs, outputs, strict=True):
@@ -99,7 +121,7 @@ def test_metadata_describes_the_artifact(tmp_path):
         sources={'encoder': source},
         encoder_pretrained=True,
         head_trained=False,
-    )
+    ).as_dict()
     assert CONTRACT_KEYS <= set(metadata)
     assert metadata['format_version'] == 1
     assert metadata['size'] == 'tiny' and metadata['embed_dim'] == 64
@@ -119,9 +141,9 @@ def test_metadata_describes_the_artifact(tmp_path):
 def test_fixture_artifact_is_a_random_init_point_map(tiny_artifact):
     path = tiny_artifact()
     assert tiny_artifact('points', (64, 96), 'torchscript') == path
-    metadata = read_artifact_metadata(path)
-    assert metadata['head_kind'] == 'points' and metadata['input_size'] == [64, 96]
-    assert metadata['encoder_pretrained'] is False and metadata['head_trained'] is False
+    metadata = read_metadata(path)
+    assert metadata.head_kind == 'points' and metadata.input_size == (64, 96)
+    assert metadata.encoder_pretrained is False and metadata.head_trained is False
 
 
 def test_existing_output_is_not_overwritten(tmp_path):
@@ -135,10 +157,14 @@ def test_existing_output_is_not_overwritten(tmp_path):
         )
     assert path.read_bytes() == b'keep me'
     export_artifact(
-        tiny_net(), path, input_size=INPUT_SIZE, encoder_pretrained=False, head_trained=False,
+        tiny_net(),
+        path,
+        input_size=INPUT_SIZE,
+        encoder_pretrained=False,
+        head_trained=False,
         force=True,
-    )  # fmt: skip
-    assert read_artifact_metadata(path)['head_kind'] == 'points'
+    )
+    assert read_metadata(path).head_kind == 'points'
     assert [p.name for p in tmp_path.iterdir()] == ['taken.ts']
 
 
@@ -160,38 +186,43 @@ def test_bad_export_options(tmp_path, options, message):
     assert not (tmp_path / 'x.ts').exists()
 
 
-def test_non_artifacts_are_named(tmp_path):
-    text = tmp_path / 'notes.txt'
-    text.write_text('not a model')
-    with pytest.raises(ModelError, match=r'notes\.txt is not a Pixio artifact'):
-        read_artifact_metadata(text)
-    state = tmp_path / 'weights.pth'
-    torch.save({'w': torch.zeros(1)}, state)
-    with pytest.raises(ModelError, match=r'weights\.pth is a torch archive without pixio_metadata'):
-        read_artifact_metadata(state)
-    with pytest.raises(ModelError, match=r'missing\.ts does not exist'):
-        read_artifact_metadata(tmp_path / 'missing.ts')
-
-
 @pytest.mark.parametrize(
-    ('metadata', 'message'),
+    ('name', 'fmt', 'message'),
     [
-        ({'format_version': 2}, r'format_version 2 \(expected 1\)'),
-        ([1, 2], r'pixio_metadata\.json holding a list, not a JSON object'),
-        ('text', r'pixio_metadata\.json holding a str, not a JSON object'),
+        (
+            'model.ts',
+            'export',
+            r'model\.ts has the TorchScript suffix \.ts but --format export '
+            r'writes a torch\.export archive; name it model\.pt2 or pass --format torchscript',
+        ),
+        (
+            'model.pt2',
+            'torchscript',
+            r'model\.pt2 has the torch\.export suffix \.pt2 but --format '
+            r'torchscript writes a TorchScript archive; name it model\.ts or pass --format export',
+        ),
     ],
 )
-def test_bad_metadata_is_refused(tmp_path, metadata, message):
-    path = tmp_path / 'odd.ts'
-    with zipfile.ZipFile(path, 'w') as archive:
-        archive.writestr('odd/extra/pixio_metadata.json', json.dumps(metadata))
+def test_suffix_of_the_other_format_is_refused_before_writing(tmp_path, name, fmt, message):
     with pytest.raises(ModelError, match=message):
-        read_artifact_metadata(path)
+        export_artifact(
+            tiny_net(),
+            tmp_path / name,
+            input_size=INPUT_SIZE,
+            fmt=fmt,
+            encoder_pretrained=False,
+            head_trained=False,
+        )
+    assert list(tmp_path.iterdir()) == []
 
 
-def test_directory_is_named_as_such(tmp_path):
-    with pytest.raises(ModelError, match=r'is a directory; pass the artifact file'):
-        read_artifact_metadata(tmp_path)
+def test_any_other_name_is_written_and_loads_by_content(tmp_path):
+    path = tmp_path / 'model.bin'
+    metadata = export_artifact(
+        tiny_net(), path, input_size=INPUT_SIZE, encoder_pretrained=False, head_trained=False
+    )
+    assert detect_format(path) == 'torchscript'
+    assert load_artifact(path).metadata == metadata
 
 
 class CompiledDiffersHead(LinearDepthHead):
@@ -236,5 +267,5 @@ def test_every_head_kind_exports(tmp_path, kind):
     module = torch.jit.load(str(path), map_location='cpu')
     with torch.no_grad():
         outputs = module(rgb(1, 48, 32))
-    assert list(outputs) == metadata['outputs']
+    assert list(outputs) == list(metadata.outputs)
     assert outputs['features'].shape == (1, 64, 3, 2)

@@ -114,8 +114,17 @@ def test_export_with_a_paper_head(tmp_path, capsys):
     head_path = tmp_path / 'paper.pth'
     torch.save(paper_state_dict(trained_head('depth'), 'depth'), head_path)
     out = tmp_path / 'paper.ts'
-    base = ['export', '--encoder', str(encoder_path), '--head', str(head_path),
-            '--input-size', '32x48', '-o', str(out)]  # fmt: skip
+    base = [
+        'export',
+        '--encoder',
+        str(encoder_path),
+        '--head',
+        str(head_path),
+        '--input-size',
+        '32x48',
+        '-o',
+        str(out),
+    ]
     assert main(base) == 1
     assert 'pass --head-kind depth|linear and --max-depth' in capsys.readouterr().err
     assert main([*base, '--head-kind', 'depth', '--max-depth', '6']) == 0

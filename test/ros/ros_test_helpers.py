@@ -66,8 +66,12 @@ def set_header(msg: Any, frame_id: str, stamp_ns: int) -> None:
     msg.header.stamp.nanosec = stamp_ns % 1_000_000_000
 
 
-def camera_info_msg(width: int = IMAGE_WIDTH, height: int = IMAGE_HEIGHT, scale: float = 1.0,
-                    d: tuple[float, ...] = (0.0,) * 5) -> Any:
+def camera_info_msg(
+    width: int = IMAGE_WIDTH,
+    height: int = IMAGE_HEIGHT,
+    scale: float = 1.0,
+    d: tuple[float, ...] = (0.0,) * 5,
+) -> Any:
     """CameraInfo with the test intrinsics, for an image `scale` times the test image."""
     from sensor_msgs.msg import CameraInfo
 
@@ -158,8 +162,7 @@ def send_until_received(
         resend_at = time.monotonic() + RESEND_S
         while time.monotonic() < resend_at:
             found = {
-                topic: next((m for m in client.messages(topic) if stamp_key(m.header) == key),
-                            None)
+                topic: next((m for m in client.messages(topic) if stamp_key(m.header) == key), None)
                 for topic in topics
             }
             if all(message is not None for message in found.values()):

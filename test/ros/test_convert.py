@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from cv_bridge import CvBridge
 from rclpy.serialization import serialize_message
-from ros_test_helpers import camera_info_msg as test_camera_info
+from ros_test_helpers import camera_info_msg as make_camera_info
 from ros_test_helpers import cloud_array
 from rosbags.typesys import Stores, get_typestore
 from sensor_msgs.msg import CompressedImage, Image
@@ -53,8 +53,9 @@ def point_cloud_msg(selected: SelectedPoints, msg_header: Header):
 
 
 def scaled_camera_info(info, width: int, height: int, msg_header: Header):
-    return camera_info_msg(PinholeCamera.from_camera_info(info).scaled_to(width, height),
-                           msg_header)
+    return camera_info_msg(
+        PinholeCamera.from_camera_info(info).scaled_to(width, height), msg_header
+    )
 
 
 def header() -> Header:
@@ -115,7 +116,7 @@ def test_colored_depth_is_bgr8_with_black_invalid_pixels():
 
 
 def test_scaled_camera_info_rescales_k_and_p():
-    info = test_camera_info(width=144, height=96)
+    info = make_camera_info(width=144, height=96)
     info.p[3] = -12.0  # stereo baseline term fx * Tx
     scaled = scaled_camera_info(info, 96, 64, header())
     assert (scaled.width, scaled.height) == (96, 64)
@@ -124,15 +125,28 @@ def test_scaled_camera_info_rescales_k_and_p():
     expected_k = [120.0 * s, 0, cx, 0, 118.0 * s, cy, 0, 0, 1]
     np.testing.assert_allclose(scaled.k, expected_k)
     np.testing.assert_allclose(
-        scaled.p, [expected_k[0], 0, expected_k[2], -12.0 * s, 0, expected_k[4], expected_k[5], 0,
-                   0, 0, 1, 0],
+        scaled.p,
+        [
+            expected_k[0],
+            0,
+            expected_k[2],
+            -12.0 * s,
+            0,
+            expected_k[4],
+            expected_k[5],
+            0,
+            0,
+            0,
+            1,
+            0,
+        ],
     )
     assert scaled.header.stamp.sec == 12
     assert scaled.distortion_model == 'plumb_bob'
 
 
 def test_unset_projection_matrix_stays_unset_when_rescaled():
-    info = test_camera_info(width=144, height=96)
+    info = make_camera_info(width=144, height=96)
     info.p = [0.0] * 12
     scaled = scaled_camera_info(info, 96, 64, header())
     assert list(scaled.p) == [0.0] * 12
@@ -164,12 +178,15 @@ def unpack_rgb(packed: np.ndarray) -> np.ndarray:
 
 def test_point_cloud_fields_decode_independently(typestore):
     points, rgb, confidence = make_points()
-    msg = point_cloud_msg(select_points(points, CloudOptions(), rgb=rgb, confidence=confidence),
-                          header())
+    msg = point_cloud_msg(
+        select_points(points, CloudOptions(), rgb=rgb, confidence=confidence), header()
+    )
     assert [f.name for f in msg.fields] == ['x', 'y', 'z', 'rgb', 'confidence']
     assert (msg.height, msg.width, msg.is_dense) == (HEIGHT, WIDTH, False)  # one NaN point
-    for cloud in (msg, typestore.deserialize_cdr(serialize_message(msg),
-                                                 'sensor_msgs/msg/PointCloud2')):
+    for cloud in (
+        msg,
+        typestore.deserialize_cdr(serialize_message(msg), 'sensor_msgs/msg/PointCloud2'),
+    ):
         array = cloud_array(cloud)
         np.testing.assert_array_equal(np.stack([array['x'], array['y'], array['z']], -1), points)
         np.testing.assert_array_equal(unpack_rgb(array['rgb']), rgb)
@@ -200,8 +217,9 @@ def test_dense_point_cloud_has_no_invalid_points():
     assert np.isfinite(array['x']).all()
 
 
-@pytest.mark.parametrize(('half', 'field', 'dtype'), [(False, 'feature', np.float32),
-                                                      (True, 'feature_f16', np.uint16)])
+@pytest.mark.parametrize(
+    ('half', 'field', 'dtype'), [(False, 'feature', np.float32), (True, 'feature_f16', np.uint16)]
+)
 def test_feature_cloud_layout(typestore, half, field, dtype):
     rng = np.random.default_rng(8)
     features = rng.standard_normal((4, 6, 32)).astype(np.float32)

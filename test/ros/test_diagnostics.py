@@ -52,8 +52,12 @@ def test_levels_and_values():
     failed = report(stats, failed_since_last=1)
     assert failed.status[0].level == DiagnosticStatus.WARN
     assert values_of(failed)['errors inference'] == '1'
-    problem = report(stats, problems=('invalid CameraInfo: fx=0',),
-                     extra={'points source': 'head'}, device_memory_bytes=2 * 1024 * 1024)
+    problem = report(
+        stats,
+        problems=('invalid CameraInfo: fx=0',),
+        extra={'points source': 'head'},
+        device_memory_bytes=2 * 1024 * 1024,
+    )
     assert problem.status[0].level == DiagnosticStatus.WARN
     assert 'invalid CameraInfo' in problem.status[0].message
     values = values_of(problem)

@@ -5,8 +5,10 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import pytest
 import yaml
 
+from pixio_ros.ros.launch_arguments import parse_bool_argument
 from pixio_ros.ros.params import PARAMETERS
 
 REPO = Path(__file__).resolve().parents[2]
@@ -18,8 +20,7 @@ def declared_arguments() -> list[str]:
     return [
         node.args[0].value
         for node in ast.walk(tree)
-        if isinstance(node, ast.Call)
-        and getattr(node.func, 'id', None) == 'DeclareLaunchArgument'
+        if isinstance(node, ast.Call) and getattr(node.func, 'id', None) == 'DeclareLaunchArgument'
     ]
 
 
@@ -49,3 +50,49 @@ def test_config_yaml_lists_every_parameter_with_its_default():
     config = yaml.safe_load((REPO / 'config' / 'pixio.yaml').read_text())
     values = flatten(config['/**']['ros__parameters'])
     assert values == {spec.name: spec.default for spec in PARAMETERS}
+
+
+# --- boolean launch arguments: compressed:=yes must not turn silently into false ------------
+
+
+@pytest.mark.parametrize(
+    ('text', 'expected'),
+    [
+        ('true', True),
+        ('True', True),
+        ('TRUE', True),
+        ('1', True),
+        ('yes', True),
+        ('Yes', True),
+        ('false', False),
+        ('False', False),
+        ('0', False),
+        ('no', False),
+        ('NO', False),
+        ('', None),
+        ('  ', None),
+    ],
+)
+def test_bool_argument_accepts_the_usual_words_in_any_case(text, expected):
+    assert parse_bool_argument('compressed', text) is expected
+
+
+@pytest.mark.parametrize('text', ['y', 'on', '2', 'ture', 'yes please'])
+def test_bool_argument_refuses_anything_else_naming_argument_and_value(text):
+    with pytest.raises(ValueError, match=rf"compressed:='{text}' is not a boolean; use true/false"):
+        parse_bool_argument('compressed', text)
+
+
+def test_launch_file_parses_compressed_with_the_tested_function():
+    """The launch file cannot run here (no launch wheels): check it calls the parser it tests."""
+    tree = ast.parse(LAUNCH_FILE.read_text(), filename=str(LAUNCH_FILE))
+    calls = [
+        node.args[0].value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and getattr(node.func, 'id', None) == 'parse_bool_argument'
+        and node.args
+        and isinstance(node.args[0], ast.Constant)
+    ]
+    assert calls == ['compressed']
+    assert "in ('true', '1')" not in LAUNCH_FILE.read_text()

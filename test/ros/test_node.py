@@ -31,9 +31,9 @@ from ros_test_helpers import (
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 from std_msgs.msg import String
 
+from pixio_ros.model.artifact_format import ArtifactError
 from pixio_ros.ros.errors import NodeError
 from pixio_ros.ros.node import PixioNode
-from pixio_ros.runtime.engine import EngineError
 
 ALL_OUTPUTS = ['depth', 'depth/camera_info', 'depth/colored', 'points', 'features', 'embedding']
 OUTPUT_TYPES = {
@@ -213,8 +213,9 @@ def test_without_camera_info_a_depth_head_skips_points(make_node, client, depth_
     subscribe(client, node, ['depth', 'embedding', 'points'])
     image_pub, _ = input_publishers(client, node)
     frame = image_msg(random_image(4), stamp_ns=9)
-    send_until_received(client, lambda: image_pub.publish(frame), frame.header,
-                        ['depth', 'embedding'])
+    send_until_received(
+        client, lambda: image_pub.publish(frame), frame.header, ['depth', 'embedding']
+    )
     assert client.messages('points') == []
     assert node.stats.snapshot().clouds_built == 0
 
@@ -227,11 +228,17 @@ def bad_images() -> dict[str, Image]:
     truncated.data = bytes(100)
     empty = Image(height=0, width=0, encoding='rgb8', step=0)
     # A float (depth-style) image is not a camera encoding the node can turn into RGB.
-    float_image = Image(height=IMAGE_HEIGHT, width=IMAGE_WIDTH, encoding='32FC1',
-                        step=IMAGE_WIDTH * 4)
+    float_image = Image(
+        height=IMAGE_HEIGHT, width=IMAGE_WIDTH, encoding='32FC1', step=IMAGE_WIDTH * 4
+    )
     float_image.data = np.ones((IMAGE_HEIGHT, IMAGE_WIDTH), np.float32).tobytes()
-    return {'good': good, 'unknown encoding': unknown, 'truncated': truncated,
-            'zero size': empty, '32FC1 float encoding': float_image}
+    return {
+        'good': good,
+        'unknown encoding': unknown,
+        'truncated': truncated,
+        'zero size': empty,
+        '32FC1 float encoding': float_image,
+    }
 
 
 def test_bad_frames_are_counted_and_skipped(make_node, client, points_artifact):
@@ -244,15 +251,19 @@ def test_bad_frames_are_counted_and_skipped(make_node, client, points_artifact):
         failed_before = node.stats.snapshot().errors.get('decode', 0)
         set_header(frames[name], 'camera_optical', 100 + index)
         image_pub.publish(frames[name])
-        wait_until(lambda b=failed_before: node.stats.snapshot().errors.get('decode', 0) > b,
-                   what=f'{name} counted')
+        wait_until(
+            lambda b=failed_before: node.stats.snapshot().errors.get('decode', 0) > b,
+            what=f'{name} counted',
+        )
     # A CameraInfo that does not describe the image is an error for that frame only.
     info_pub.publish(camera_info_msg(width=1280, height=720))
     wait_until(lambda: node.has_camera_info, what='CameraInfo stored')
     set_header(frames['good'], 'camera_optical', 200)
     image_pub.publish(frames['good'])
-    wait_until(lambda: node.stats.snapshot().errors.get('camera_info', 0) == 1,
-               what='mismatched CameraInfo counted')
+    wait_until(
+        lambda: node.stats.snapshot().errors.get('camera_info', 0) == 1,
+        what='mismatched CameraInfo counted',
+    )
     assert client.messages('depth') == []
     # The next good frame with a matching CameraInfo goes through.
     info = camera_info_msg()
@@ -294,11 +305,15 @@ def test_overload_drops_old_frames_and_keeps_message_age_bounded(
     make_node, client, points_artifact
 ):
     # Warm-up runs keep the slow first forward pass out of the inference times.
-    node = make_node(points_artifact, warmup_runs=OVERLOAD_WARMUP_RUNS,
-                     **{'input_qos.reliability': 'reliable', 'input_qos.depth': 100})
+    node = make_node(
+        points_artifact,
+        warmup_runs=OVERLOAD_WARMUP_RUNS,
+        **{'input_qos.reliability': 'reliable', 'input_qos.depth': 100},
+    )
     subscribe(client, node, ['depth', 'points', 'features'])
-    image_pub = client.node.create_publisher(Image, 'image', QoSProfile(
-        depth=100, reliability=ReliabilityPolicy.RELIABLE))
+    image_pub = client.node.create_publisher(
+        Image, 'image', QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
+    )
     wait_until(lambda: image_pub.get_subscription_count() > 0, what='image subscription')
     frame = image_msg(random_image(7))
     # A camera several times faster than the node: a queue anywhere would make ages grow.
@@ -314,8 +329,10 @@ def test_overload_drops_old_frames_and_keeps_message_age_bounded(
 
     wait_until(settled, what='all frames received and processed or dropped')
     newest = stamp_key(frame.header)
-    wait_until(lambda: any(stamp_key(m.header) == newest for m in client.messages('depth')),
-               what='the newest frame processed')
+    wait_until(
+        lambda: any(stamp_key(m.header) == newest for m in client.messages('depth')),
+        what='the newest frame processed',
+    )
     snapshot = node.stats.snapshot()
     assert snapshot.dropped > 0
     assert snapshot.failed == 0
@@ -363,8 +380,11 @@ def test_parameters_change_live_and_read_only_ones_are_refused(make_node, client
         info_pub.publish(info)
         image_pub.publish(frame)
 
-    changes = [Parameter('points.stride', value=2), Parameter('features.dtype', value='float16'),
-               Parameter('points.rgb', value=False)]
+    changes = [
+        Parameter('points.stride', value=2),
+        Parameter('features.dtype', value='float16'),
+        Parameter('points.rgb', value=False),
+    ]
     assert all(result.successful for result in node.set_parameters(changes))
     set_header(frame, 'camera_optical', 21)
     got = send_until_received(client, publish, frame.header, ['points', 'features'])
@@ -419,15 +439,30 @@ def test_diagnostics_report_rates_latency_and_counters(make_node, client, points
     values = reported_processed()
     assert values['device'] == 'cpu'
     assert float(values['inference ms p50']) > 0
-    for key in ('input rate hz', 'output rate hz', 'inference ms p95', 'message age ms p50',
-                'frames dropped', 'frames failed', 'memory rss mib', 'model sha256'):
+    for key in (
+        'input rate hz',
+        'output rate hz',
+        'inference ms p95',
+        'message age ms p50',
+        'frames dropped',
+        'frames failed',
+        'memory rss mib',
+        'model sha256',
+    ):
         assert key in values
 
 
 def test_missing_or_empty_model_path_stops_the_node(ros_context, tmp_path):
-    with pytest.raises(EngineError, match='does not exist.*pixio-ros export'):
-        PixioNode(context=ros_context,
-                  parameter_overrides=[Parameter('model_path', value=str(tmp_path / 'no.ts'))])
+    with pytest.raises(ArtifactError, match='does not exist.*pixio-ros export'):
+        PixioNode(
+            context=ros_context,
+            parameter_overrides=[Parameter('model_path', value=str(tmp_path / 'no.ts'))],
+        )
+    with pytest.raises(ArtifactError, match='is a directory, not an artifact file'):
+        PixioNode(
+            context=ros_context,
+            parameter_overrides=[Parameter('model_path', value=str(tmp_path))],
+        )
     with pytest.raises(NodeError, match='model_path is empty.*pixio-ros export'):
         PixioNode(context=ros_context)
 
@@ -439,25 +474,27 @@ def test_distorted_camera_info_gives_points_on_their_pixels(make_node, client, p
     info = camera_info_msg(d=d)
     image_pub, info_pub = input_publishers(client, node, info=info)
     frame = image_msg(random_image(12), stamp_ns=31)
-    got = send_until_received(client, lambda: image_pub.publish(frame), frame.header,
-                              ['depth', 'points'])
+    got = send_until_received(
+        client, lambda: image_pub.publish(frame), frame.header, ['depth', 'points']
+    )
     depth = depth_array(got['depth'])
     cloud = cloud_array(got['points'])
     xyz = np.stack([cloud['x'], cloud['y'], cloud['z']], axis=-1).reshape(-1, 3)
     np.testing.assert_array_equal(cloud['z'], depth)
     k = np.array(info.k).reshape(3, 3)
-    projected, _ = cv2.projectPoints(xyz.astype(np.float64), np.zeros(3), np.zeros(3), k,
-                                     np.array(d))
+    projected, _ = cv2.projectPoints(
+        xyz.astype(np.float64), np.zeros(3), np.zeros(3), k, np.array(d)
+    )
     v, u = np.mgrid[0:IMAGE_HEIGHT, 0:IMAGE_WIDTH]
-    np.testing.assert_allclose(projected.reshape(IMAGE_HEIGHT, IMAGE_WIDTH, 2),
-                               np.stack([u, v], axis=-1), atol=2e-3)
+    np.testing.assert_allclose(
+        projected.reshape(IMAGE_HEIGHT, IMAGE_WIDTH, 2), np.stack([u, v], axis=-1), atol=2e-3
+    )
 
 
 def test_max_rate_caps_processing(make_node, client, points_artifact):
     rate_hz = 2.0
     frames = 30
-    node = make_node(points_artifact, max_rate_hz=rate_hz,
-                     **{'input_qos.reliability': 'reliable'})
+    node = make_node(points_artifact, max_rate_hz=rate_hz, **{'input_qos.reliability': 'reliable'})
     subscribe(client, node, ['embedding'])
     image_pub, _ = input_publishers(client, node)
     frame = image_msg(random_image(13))
@@ -514,5 +551,60 @@ def test_raising_a_very_low_max_rate_takes_effect_at_once(make_node, client, poi
     assert result.successful
     set_header(frame, 'camera_optical', 52)
     # The old period is 1 / SLOW_RATE_HZ = 100 s: far longer than this wait.
-    send_until_received(client, lambda: image_pub.publish(frame), frame.header, ['embedding'],
-                        timeout=RATE_CHANGE_WAIT_S)
+    send_until_received(
+        client,
+        lambda: image_pub.publish(frame),
+        frame.header,
+        ['embedding'],
+        timeout=RATE_CHANGE_WAIT_S,
+    )
+
+
+def latest_diagnostics(client) -> tuple[object, dict[str, str]] | None:
+    """(level, values) of the newest /diagnostics status, or None."""
+    arrays = client.messages('/diagnostics')
+    if not arrays:
+        return None
+    status = arrays[-1].status[0]
+    return status.level, {kv.key: kv.value for kv in status.values}
+
+
+def test_invalid_camera_info_is_counted_warned_and_the_last_valid_one_kept(
+    make_node, client, points_artifact
+):
+    """Issue 12: a non-calibration CameraInfo was ignored silently and the 3D source changed."""
+    from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+
+    node = make_node(points_artifact, diagnostics_period=0.2)
+    client.subscribe(DiagnosticArray, '/diagnostics')
+    subscribe(client, node, ['depth/camera_info', 'points'])
+    valid = camera_info_msg()
+    image_pub, info_pub = input_publishers(client, node, info=valid)
+    broken = camera_info_msg()
+    broken.k = [0.0] * 9  # uncalibrated: K all zeros
+    frame = image_msg(random_image(13), stamp_ns=41)
+
+    def publish():
+        info_pub.publish(broken)
+        image_pub.publish(frame)
+
+    got = send_until_received(client, publish, frame.header, ['depth/camera_info', 'points'])
+    np.testing.assert_allclose(got['depth/camera_info'].k, valid.k)  # the last valid one
+
+    def warned() -> bool:
+        latest = latest_diagnostics(client)
+        return (
+            latest is not None
+            and latest[0] == DiagnosticStatus.WARN
+            and int(latest[1].get('errors camera_info', 0)) > 0
+        )
+
+    wait_until(warned, what='diagnostics WARN with errors camera_info')
+    _, values = latest_diagnostics(client)
+    assert values['points source'] == 'camera_info'
+    assert int(values['frames failed']) == 0  # the frames themselves were fine
+    info_pub.publish(valid)
+    wait_until(
+        lambda: latest_diagnostics(client)[0] == DiagnosticStatus.OK,
+        what='diagnostics back to OK after a valid CameraInfo',
+    )

@@ -123,14 +123,21 @@ def robot_node(tmp_path_factory, points_artifact):
 
 def wait_for_node(client: Client, node: NodeProcess, publishers: list) -> None:
     for publisher in publishers:
-        wait_until(lambda p=publisher: node.check_alive() and p.get_subscription_count() > 0,
-                   timeout=3 * WAIT_S, what=f'pixio_node subscribing {publisher.topic_name}')
+        wait_until(
+            lambda p=publisher: node.check_alive() and p.get_subscription_count() > 0,
+            timeout=3 * WAIT_S,
+            what=f'pixio_node subscribing {publisher.topic_name}',
+        )
 
 
 def test_outputs_across_processes_decode_independently(robot_node, process_client):
     client = process_client
-    topics = {'/robot/depth': Image, '/robot/depth/camera_info': CameraInfo,
-              '/robot/features': PointCloud2, '/robot/embedding': PointCloud2}
+    topics = {
+        '/robot/depth': Image,
+        '/robot/depth/camera_info': CameraInfo,
+        '/robot/features': PointCloud2,
+        '/robot/embedding': PointCloud2,
+    }
     for topic, msg_type in topics.items():
         client.subscribe(msg_type, topic)
     client.subscribe(PointCloud2, '/robot/points', raw=True)
@@ -147,10 +154,8 @@ def test_outputs_across_processes_decode_independently(robot_node, process_clien
     send_until_received(client, publish_prime, prime.header, ['/robot/depth/camera_info'])
     rgb = random_image(21)
     frame = image_msg(rgb, stamp_ns=2_000_000_042)
-    got = send_until_received(client, lambda: image_pub.publish(frame), frame.header,
-                              list(topics))
-    depth = np.frombuffer(bytes(got['/robot/depth'].data), '<f4').reshape(IMAGE_HEIGHT,
-                                                                           IMAGE_WIDTH)
+    got = send_until_received(client, lambda: image_pub.publish(frame), frame.header, list(topics))
+    depth = np.frombuffer(bytes(got['/robot/depth'].data), '<f4').reshape(IMAGE_HEIGHT, IMAGE_WIDTH)
     typestore = get_typestore(Stores.ROS2_JAZZY)
 
     def points_with_stamp():
@@ -187,8 +192,11 @@ def call(client: Client, service_client, request):
 def test_parameters_over_the_service(robot_node, process_client):
     client = process_client
     service = client.node.create_client(SetParameters, '/robot/pixio/set_parameters')
-    wait_until(lambda: robot_node.check_alive() and service.service_is_ready(),
-               timeout=3 * WAIT_S, what='set_parameters service')
+    wait_until(
+        lambda: robot_node.check_alive() and service.service_is_ready(),
+        timeout=3 * WAIT_S,
+        what='set_parameters service',
+    )
     [stride] = call(client, service, set_parameter_request('points.stride', 4)).results
     assert stride.successful
     [model] = call(client, service, set_parameter_request('model_path', 'x.ts')).results
@@ -197,10 +205,13 @@ def test_parameters_over_the_service(robot_node, process_client):
     image_pub = client.node.create_publisher(Image, '/cam/image_raw', RELIABLE)
     wait_for_node(client, robot_node, [image_pub])
     frame = image_msg(random_image(22), stamp_ns=3_000_000_000)
-    got = send_until_received(client, lambda: image_pub.publish(frame), frame.header,
-                              ['/robot/points'])
+    got = send_until_received(
+        client, lambda: image_pub.publish(frame), frame.header, ['/robot/points']
+    )
     assert (got['/robot/points'].height, got['/robot/points'].width) == (
-        IMAGE_HEIGHT // 4, IMAGE_WIDTH // 4)
+        IMAGE_HEIGHT // 4,
+        IMAGE_WIDTH // 4,
+    )
 
 
 def test_compressed_input_lazy_points_and_diagnostics(tmp_path, points_artifact, process_client):
@@ -209,8 +220,13 @@ def test_compressed_input_lazy_points_and_diagnostics(tmp_path, points_artifact,
     client = process_client
     node = NodeProcess(
         tmp_path,
-        {'model_path': str(points_artifact), 'device': 'cpu', 'warmup_runs': 0,
-         'compressed_input': True, 'diagnostics_period': 0.2},
+        {
+            'model_path': str(points_artifact),
+            'device': 'cpu',
+            'warmup_runs': 0,
+            'compressed_input': True,
+            'diagnostics_period': 0.2,
+        },
         [],
     )
     try:
@@ -223,8 +239,7 @@ def test_compressed_input_lazy_points_and_diagnostics(tmp_path, points_artifact,
         frame = CompressedImage(format='jpeg', data=jpeg.tobytes())
         for stamp in (1, 2):
             set_header(frame, 'camera_optical', stamp)
-            send_until_received(client, lambda: image_pub.publish(frame), frame.header,
-                                ['depth'])
+            send_until_received(client, lambda: image_pub.publish(frame), frame.header, ['depth'])
 
         def latest_values():
             for array in reversed(client.messages('/diagnostics')):

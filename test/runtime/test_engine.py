@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import warnings
+import zipfile
 
 import numpy as np
 import pytest
 import torch
 
+from pixio_ros.model.artifact_format import ArtifactError
 from pixio_ros.runtime.engine import Engine, EngineError, RandomInitWarning
 
 INPUT_SIZE = (64, 96)
@@ -37,8 +40,12 @@ def test_metadata_size_outputs_and_sha256(points_engine, tiny_artifact):
     path = tiny_artifact(head_kind='points', input_size=INPUT_SIZE)
     assert points_engine.input_size == INPUT_SIZE
     assert set(points_engine.outputs) == {'depth', 'points', 'confidence', 'features', 'embedding'}
-    assert points_engine.metadata['sha256'] == hashlib.sha256(path.read_bytes()).hexdigest()
-    assert points_engine.metadata['head_kind'] == 'points'
+    sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
+    assert points_engine.sha256 == sha256
+    assert points_engine.metadata.head_kind == 'points' and points_engine.patch_size == 16
+    info = points_engine.model_info()
+    assert info['sha256'] == sha256 and info['input_size'] == list(INPUT_SIZE)
+    assert json.loads(json.dumps(info)) == info
     assert points_engine.device == torch.device('cpu')
 
 
@@ -94,8 +101,10 @@ def test_only_requested_outputs_are_returned(points_engine, image):
 
 @pytest.mark.parametrize(
     ('head_kind', 'present', 'absent'),
-    [('depth', {'depth', 'features', 'embedding'}, {'points', 'confidence'}),
-     ('none', {'features', 'embedding'}, {'depth', 'points', 'confidence'})],
+    [
+        ('depth', {'depth', 'features', 'embedding'}, {'points', 'confidence'}),
+        ('none', {'features', 'embedding'}, {'depth', 'points', 'confidence'}),
+    ],
 )
 def test_head_kinds_provide_their_outputs(tiny_artifact, image, head_kind, present, absent):
     engine = make_engine(tiny_artifact(head_kind=head_kind, input_size=INPUT_SIZE), warmup_runs=0)
@@ -114,17 +123,33 @@ def test_torch_export_artifact_matches_torchscript(tiny_artifact, points_engine,
     )
 
 
-def test_random_init_artifact_warns_once(tiny_artifact):
-    path = tiny_artifact(head_kind='points', input_size=INPUT_SIZE)
-    with pytest.warns(RandomInitWarning, match='NOT meaningful') as record:
+@pytest.mark.parametrize(
+    ('fmt', 'wrong_name'), [('export', 'model.ts'), ('torchscript', 'model.pt2')]
+)
+def test_artifact_with_the_other_suffix_loads_by_content(
+    tiny_artifact, points_engine, image, tmp_path, fmt, wrong_name
+):
+    source = tiny_artifact(head_kind='points', input_size=INPUT_SIZE, fmt=fmt)
+    engine = make_engine(shutil.copy(source, tmp_path / wrong_name), warmup_runs=0)
+    assert engine.metadata.format == fmt
+    np.testing.assert_allclose(
+        engine.infer(image).depth, points_engine.infer(image).depth, atol=1e-4
+    )
+
+
+@pytest.mark.parametrize('head_kind', ['points', 'none'])
+def test_random_init_artifact_warns_once(tiny_artifact, head_kind):
+    path = tiny_artifact(head_kind=head_kind, input_size=INPUT_SIZE)
+    with pytest.warns(RandomInitWarning, match='random-init encoder.*NOT meaningful') as record:
         Engine(path, device='cpu', warmup_runs=0)
     assert len([w for w in record if issubclass(w.category, RandomInitWarning)]) == 1
 
 
 @pytest.mark.parametrize('precision', ['bf16'])
 def test_half_precision_outputs_float32(tiny_artifact, image, precision):
-    engine = make_engine(tiny_artifact(head_kind='points', input_size=INPUT_SIZE),
-                         precision=precision, warmup_runs=0)
+    engine = make_engine(
+        tiny_artifact(head_kind='points', input_size=INPUT_SIZE), precision=precision, warmup_runs=0
+    )
     prediction = engine.infer(image)
     assert prediction.depth.dtype == np.float32
     assert np.isfinite(prediction.depth).all()
@@ -150,45 +175,85 @@ def test_unknown_output_name_raises(points_engine, image):
 
 
 def test_missing_artifact_says_how_to_make_one(tmp_path):
-    with pytest.raises(EngineError, match='does not exist.*pixio-ros export'):
+    with pytest.raises(ArtifactError, match='absent.ts does not exist.*pixio-ros export'):
         Engine(tmp_path / 'absent.ts')
 
 
-def test_garbage_file_is_refused(tmp_path):
-    path = tmp_path / 'garbage.ts'
+def test_directory_is_named_as_such(tmp_path):
+    with pytest.raises(ArtifactError, match='is a directory, not an artifact file'):
+        Engine(tmp_path)
+
+
+def not_a_zip(path):
     path.write_bytes(b'not a zip archive at all')
-    with pytest.raises(EngineError, match='not a loadable Pixio artifact.*pixio-ros export'):
-        Engine(path, device='cpu')
 
 
-def test_torchscript_without_metadata_is_refused(tmp_path):
-    path = tmp_path / 'plain.ts'
+def zip_of_notes(path):
+    with zipfile.ZipFile(path, 'w') as archive:
+        archive.writestr('notes/readme.txt', 'hello')
+
+
+def checkpoint(path):
+    torch.save({'w': torch.zeros(1)}, path)
+
+
+def plain_torchscript(path):
     torch.jit.save(torch.jit.script(torch.nn.Identity()), str(path))
-    with pytest.raises(EngineError, match='no embedded pixio_metadata.json.*pixio-ros export'):
+
+
+@pytest.mark.parametrize(
+    ('make', 'name', 'match'),
+    [
+        (not_a_zip, 'garbage.ts', r'garbage\.ts is not a Pixio artifact \(not a zip'),
+        (zip_of_notes, 'notes.pt2', r'notes\.pt2 is a zip archive but neither a TorchScript nor'),
+        (checkpoint, 'weights.pt2', r'weights\.pt2 is a torch\.save checkpoint'),
+        (plain_torchscript, 'plain.ts', r'plain\.ts is a TorchScript archive without pixio_meta'),
+    ],
+)
+def test_files_that_are_not_artifacts_are_one_line(tmp_path, make, name, match):
+    path = tmp_path / name
+    make(path)
+    with pytest.raises(ArtifactError, match=match) as info:
         Engine(path, device='cpu')
+    assert '\n' not in str(info.value) and 'pixio-ros export' in str(info.value)
 
 
-def save_with_metadata(path, metadata: dict) -> None:
-    torch.jit.save(torch.jit.script(torch.nn.Identity()), str(path),
-                   _extra_files={'pixio_metadata.json': json.dumps(metadata)})
+def test_truncated_artifact_is_one_line(tiny_artifact, tmp_path):
+    data = tiny_artifact(head_kind='points', input_size=INPUT_SIZE).read_bytes()
+    path = tmp_path / 'cut.ts'
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ArtifactError, match=r'cut\.ts is not a Pixio artifact.*truncated') as info:
+        Engine(path, device='cpu')
+    assert '\n' not in str(info.value)
 
 
-def test_metadata_without_input_size_is_refused(tmp_path):
+def with_metadata(tiny_artifact, path, edit) -> None:
+    """A copy of the tiny artifact whose embedded metadata is ``edit(metadata)``."""
+    source = tiny_artifact(head_kind='points', input_size=INPUT_SIZE)
+    with zipfile.ZipFile(source) as old, zipfile.ZipFile(path, 'w') as new:
+        for name in old.namelist():
+            data = old.read(name)
+            if name.endswith('/extra/pixio_metadata.json'):
+                data = json.dumps(edit(json.loads(data))).encode()
+            new.writestr(name, data)
+
+
+def test_metadata_without_input_size_is_refused(tiny_artifact, tmp_path):
     path = tmp_path / 'bad_meta.ts'
-    save_with_metadata(path, {'format_version': 1, 'outputs': ['depth']})
-    with pytest.raises(EngineError, match='input_size is None'):
+    with_metadata(tiny_artifact, path, lambda m: {k: v for k, v in m.items() if k != 'input_size'})
+    with pytest.raises(ArtifactError, match="field 'input_size' is missing"):
         Engine(path, device='cpu')
 
 
 @pytest.mark.parametrize(('version', 'shown'), [(None, 'None'), (2, '2'), ('1', "'1'")])
-def test_other_artifact_format_versions_are_refused(tmp_path, version, shown):
+def test_other_artifact_format_versions_are_refused(tiny_artifact, tmp_path, version, shown):
     path = tmp_path / 'other_format.ts'
-    metadata = {'input_size': [64, 96], 'patch_size': 16, 'outputs': ['depth']}
-    if version is not None:
-        metadata['format_version'] = version
-    save_with_metadata(path, metadata)
-    with pytest.raises(EngineError, match=rf'format_version {shown}, this pixio_ros reads '
-                                          r'format_version 1; re-export.*pixio-ros export'):
+    with_metadata(tiny_artifact, path, lambda m: {**m, 'format_version': version})
+    with pytest.raises(
+        ArtifactError,
+        match=rf'format_version {shown}, this pixio_ros reads '
+        r'format_version 1; re-export.*pixio-ros export',
+    ):
         Engine(path, device='cpu')
 
 

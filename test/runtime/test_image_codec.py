@@ -208,8 +208,9 @@ def test_compressed_size_is_read_from_the_header_without_decoding():
     ok, png = cv2.imencode('.png', np.zeros((5, 7, 3), np.uint8))
     assert ok
     assert compressed_image_size(png.tobytes()) == (5, 7)
-    ok, progressive = cv2.imencode('.jpg', np.zeros((9, 11, 3), np.uint8),
-                                   [cv2.IMWRITE_JPEG_PROGRESSIVE, 1])
+    ok, progressive = cv2.imencode(
+        '.jpg', np.zeros((9, 11, 3), np.uint8), [cv2.IMWRITE_JPEG_PROGRESSIVE, 1]
+    )
     assert ok
     assert compressed_image_size(progressive.tobytes()) == (9, 11)
     assert compressed_image_size(_forged_jpeg(60000, 60000)) == (60000, 60000)
@@ -224,4 +225,3 @@ def test_decompression_bomb_header_is_refused_before_decoding():
     with pytest.raises(ImageCodecError, match='8x8 .* over the 6.3e-05 MP limit'):
         decode_compressed_rgb('jpeg', _forged_jpeg(8, 8), max_pixels=63)
     assert decode_compressed_rgb('jpeg', _forged_jpeg(8, 8), max_pixels=64).shape == (8, 8, 3)
-

@@ -23,7 +23,9 @@ def test_bag_frames_come_with_depth_and_intrinsics(bag_samples):
     first = bag_samples[0]
     assert first.rgb.shape == (96, 128, 3) and first.rgb.dtype == np.uint8
     assert first.depth.shape == (96, 128) and np.isfinite(first.depth).mean() > 0.5
-    np.testing.assert_allclose(first.k, realistic_intrinsics(96, 128))
+    assert first.camera is not None
+    np.testing.assert_allclose(first.camera.k, realistic_intrinsics(96, 128))
+    assert first.camera.distortion_model == 'plumb_bob' and not first.camera.has_distortion
     assert [s.index for s in bag_samples] == list(range(12))
 
 
@@ -62,8 +64,9 @@ def test_split_rejects_bad_fractions(fraction):
 
 
 def test_all_invalid_ground_truth_is_refused():
-    invalid = [RGBDSample(f.rgb, np.full((4, 4), np.nan, np.float32), None, 'x', 0)
-               for f in frames(2)]  # fmt: skip
+    invalid = [
+        RGBDSample(f.rgb, np.full((4, 4), np.nan, np.float32), None, 'x', 0) for f in frames(2)
+    ]
     with pytest.raises(TrainingError, match=r'ground truth is invalid everywhere in 2 frames'):
         check_ground_truth(invalid, min_depth=1e-3, max_depth=10.0)
 
@@ -86,7 +89,10 @@ def test_folder_dataset(tmp_path):
     assert len(samples) == 3
     assert samples[2].depth[1, 1] == pytest.approx(1.502)
     assert np.isnan(samples[2].depth[0, 0])
-    np.testing.assert_allclose(samples[0].k, [[50, 0, 15.5], [0, 50, 11.5], [0, 0, 1]])
+    camera = samples[0].camera
+    assert camera is not None and (camera.width, camera.height) == (32, 24)
+    np.testing.assert_allclose(camera.k, [[50, 0, 15.5], [0, 50, 11.5], [0, 0, 1]])
+    assert not camera.has_distortion
 
 
 def test_folder_without_intrinsics(tmp_path):
@@ -105,3 +111,55 @@ def test_folder_without_pairs(tmp_path):
         depth.unlink()
     with pytest.raises(TrainingError, match=r'no usable pairs in .*data'):
         load_folder_samples(root)
+
+
+def test_folder_intrinsics_may_carry_distortion(tmp_path):
+    lens = 'fx: 50\nfy: 50\ncx: 15.5\ncy: 11.5\nD: [-0.3, 0.1, 0.001, 0.001, 0.0]\n'
+    samples = load_folder_samples(write_folder(tmp_path / 'data', intrinsics=lens))
+    camera = samples[0].camera
+    assert camera is not None
+    assert camera.distortion_model == 'plumb_bob'
+    assert camera.d == (-0.3, 0.1, 0.001, 0.001, 0.0)
+
+
+@pytest.mark.parametrize(
+    ('intrinsics', 'match'),
+    [
+        ('fx: 0\nfy: 50\ncx: 15.5\ncy: 11.5\n', r'intrinsics\.yaml: K has fx=0\.0, fy=50\.0'),
+        ('fx: 50\nfy: 50\ncx: 15.5\ncy: 11.5\nD: [0.1, 0.2, 0.3]\n', r'D has 3 coefficients'),
+        ('fx: 50\nfy: 50\ncx: 500\ncy: 11.5\n', r'cx=500\.0, far outside the 32x24 image'),
+    ],
+)
+def test_folder_with_invalid_camera(tmp_path, intrinsics, match):
+    with pytest.raises(TrainingError, match=match):
+        load_folder_samples(write_folder(tmp_path / 'data', intrinsics=intrinsics))
+
+
+def test_bag_with_invalid_camera_info_is_refused(tmp_path):
+    from rosbags.rosbag2 import Writer
+
+    from pixio_ros.data.messages import camera_info_message, image_message, serialize, typestore
+    from pixio_ros.data.sample_bag import COLOR_INFO_TOPIC, DEPTH_TOPIC
+
+    k = np.array([[50.0, 0, 15.5], [0, np.inf, 11.5], [0, 0, 1]])
+    with Writer(tmp_path / 'bag', version=Writer.VERSION_LATEST) as writer:
+        store = typestore()
+        color = writer.add_connection(COLOR_TOPIC, 'sensor_msgs/msg/Image', typestore=store)
+        depth = writer.add_connection(DEPTH_TOPIC, 'sensor_msgs/msg/Image', typestore=store)
+        info = writer.add_connection(
+            COLOR_INFO_TOPIC, 'sensor_msgs/msg/CameraInfo', typestore=store
+        )
+        rgb = np.zeros((24, 32, 3), np.uint8)
+        writer.write(color, 1, serialize(image_message(rgb, 'rgb8', 1, 'cam')))
+        mm = np.full((24, 32), 1500, np.uint16)
+        writer.write(depth, 1, serialize(image_message(mm, '16UC1', 1, 'cam')))
+        writer.write(info, 1, serialize(camera_info_message(k, 24, 32, 1, 'cam')))
+    with pytest.raises(
+        TrainingError, match=r'--camera-info-topic /camera/color/camera_info: K\[4\] is inf'
+    ):
+        load_bag_samples(
+            tmp_path / 'bag',
+            image_topic=COLOR_TOPIC,
+            depth_topic=DEPTH_TOPIC,
+            camera_info_topic=COLOR_INFO_TOPIC,
+        )

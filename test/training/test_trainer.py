@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import replace
 
 import numpy as np
@@ -30,8 +31,16 @@ SMALL_INPUT = (32, 48)
 
 
 def config(encoder, out, **changes) -> TrainConfig:
-    base = TrainConfig(encoder=encoder, head_kind='depth', out=out, input_size=INPUT_SIZE,
-                       epochs=4, batch=3, lr=2e-3, progress=False)  # fmt: skip
+    base = TrainConfig(
+        encoder=encoder,
+        head_kind='depth',
+        out=out,
+        input_size=INPUT_SIZE,
+        epochs=4,
+        batch=3,
+        lr=2e-3,
+        progress=False,
+    )
     return replace(base, **changes)
 
 
@@ -54,8 +63,16 @@ def test_training_reduces_silog_by_a_third(trained):
 
 def test_run_directory_contents(trained):
     names = {p.name for p in trained.run_dir.iterdir()}
-    assert names >= {'run_config.json', 'best.safetensors', 'best.json', 'last.safetensors',
-                     'last.json', 'last_state.pt', 'train_log.csv', 'curves.png'}  # fmt: skip
+    assert names >= {
+        'run_config.json',
+        'best.safetensors',
+        'best.json',
+        'last.safetensors',
+        'last.json',
+        'last_state.pt',
+        'train_log.csv',
+        'curves.png',
+    }
     log = (trained.run_dir / 'train_log.csv').read_text().splitlines()
     assert log[0].startswith('epoch,step,lr,train_loss,train_silog,val_abs_rel')
     assert len(log) == 1 + 4
@@ -69,8 +86,20 @@ def test_run_directory_contents(trained):
 
 
 def eval_abs_rel(bag, artifact, out) -> float:
-    argv = ['eval', str(bag), '--model', str(artifact), '--image-topic', COLOR_TOPIC,
-            '--depth-topic', DEPTH_TOPIC, '--out', str(out), '--device', 'cpu']  # fmt: skip
+    argv = [
+        'eval',
+        str(bag),
+        '--model',
+        str(artifact),
+        '--image-topic',
+        COLOR_TOPIC,
+        '--depth-topic',
+        DEPTH_TOPIC,
+        '--out',
+        str(out),
+        '--device',
+        'cpu',
+    ]
     assert main(argv) == 0
     return json.loads((out / 'metrics.json').read_text())['summary']['depth']['abs_rel']
 
@@ -123,8 +152,14 @@ def test_feature_cache_follows_the_same_trajectory(tiny_encoder, split, tmp_path
 
 
 def test_cache_over_the_limit_is_refused(tiny_encoder, split, tmp_path):
-    run = config(tiny_encoder, tmp_path / 'run', cache_features=True, cache_limit_gb=1e-6,
-                 epochs=1, input_size=SMALL_INPUT)  # fmt: skip
+    run = config(
+        tiny_encoder,
+        tmp_path / 'run',
+        cache_features=True,
+        cache_limit_gb=1e-6,
+        epochs=1,
+        input_size=SMALL_INPUT,
+    )
     with pytest.raises(TrainingError, match=r'--cache-features needs .* above --cache-limit-gb'):
         train_head(run, *split)
     assert not (tmp_path / 'run').exists()
@@ -149,8 +184,13 @@ def test_run_that_never_finished_an_epoch_starts_again(tiny_encoder, split, tmp_
 @pytest.fixture(scope='module')
 def stopped_run(tiny_encoder, split, tmp_path_factory):
     """A two-epoch run stopped after its first epoch, to resume."""
-    run = config(tiny_encoder, tmp_path_factory.mktemp('runs') / 'stopped', epochs=2,
-                 input_size=SMALL_INPUT, stop_after_epochs=1)  # fmt: skip
+    run = config(
+        tiny_encoder,
+        tmp_path_factory.mktemp('runs') / 'stopped',
+        epochs=2,
+        input_size=SMALL_INPUT,
+        stop_after_epochs=1,
+    )
     train_head(run, *split)
     return replace(run, resume=True, stop_after_epochs=None)
 
@@ -184,14 +224,22 @@ def test_resume_refuses_other_data(stopped_run, split):
 @pytest.mark.parametrize('cached', [False, True], ids=['batch', 'cache'])
 def test_amp_covers_the_encoder(tiny_encoder, split, tmp_path, cached):
     train, val = split
-    run = config(tiny_encoder, tmp_path / 'run', input_size=SMALL_INPUT, amp='bf16',
-                 crop=False, flip=False, cache_features=cached)  # fmt: skip
+    run = config(
+        tiny_encoder,
+        tmp_path / 'run',
+        input_size=SMALL_INPUT,
+        amp='bf16',
+        crop=False,
+        flip=False,
+        cache_features=cached,
+    )
     trainer = HeadTrainer(run, train, val)
     if cached:
         trainer.build_cache()
     maps = trainer.make_batch([0]).maps
-    image = make_example(train[0], SMALL_INPUT, crop=False, flip=False,
-                         generator=torch.Generator()).image[None]  # fmt: skip
+    image = make_example(
+        train[0], SMALL_INPUT, crop=False, flip=False, generator=torch.Generator()
+    ).image[None]
     with torch.no_grad():
         full = trainer.net.head_inputs(image)
         with torch.autocast('cpu', dtype=torch.bfloat16):
@@ -211,12 +259,13 @@ def test_amp_covers_validation(tiny_encoder, split, tmp_path):
     assert abs(full['abs_rel'] - reduced['abs_rel']) < 0.05 * full['abs_rel']
 
 
-def test_nan_validation_never_counts_as_best(tiny_encoder, split, tmp_path, capsys):
+def test_nan_validation_never_counts_as_best(tiny_encoder, split, tmp_path, caplog):
     train, val = split
-    no_truth = [RGBDSample(s.rgb, s.depth * np.nan, s.k, s.source, s.index) for s in val]
+    no_truth = [RGBDSample(s.rgb, s.depth * np.nan, s.camera, s.source, s.index) for s in val]
     run = config(tiny_encoder, tmp_path / 'run', epochs=2, input_size=SMALL_INPUT)
-    result = train_head(run, train[:3], no_truth)
-    err = capsys.readouterr().err
+    with caplog.at_level(logging.WARNING, logger='pixio_ros.training'):
+        result = train_head(run, train[:3], no_truth)
+    err = '\n'.join(r.getMessage() for r in caplog.records if r.levelno == logging.WARNING)
     assert err.count('validation abs_rel is NaN at epoch 1') == 1
     assert 'NaN at epoch 2' not in err
     assert result.best == {}
@@ -243,8 +292,9 @@ def test_non_empty_run_dir_without_resume(tiny_encoder, split, tmp_path):
 
 
 def test_resume_with_another_encoder(tiny_encoder, split, tmp_path):
-    run = config(tiny_encoder, tmp_path / 'run', epochs=2, input_size=SMALL_INPUT,
-                 stop_after_epochs=1)  # fmt: skip
+    run = config(
+        tiny_encoder, tmp_path / 'run', epochs=2, input_size=SMALL_INPUT, stop_after_epochs=1
+    )
     train_head(run, *split)
     other = tmp_path / 'other.pth'
     torch.manual_seed(5)
@@ -262,7 +312,7 @@ def test_point_map_head_needs_intrinsics(tiny_encoder, split, tmp_path):
 
 def test_all_invalid_ground_truth(tiny_encoder, split, tmp_path):
     train, val = split
-    empty = [RGBDSample(s.rgb, s.depth * np.nan, s.k, s.source, s.index) for s in train]
+    empty = [RGBDSample(s.rgb, s.depth * np.nan, s.camera, s.source, s.index) for s in train]
     with pytest.raises(TrainingError, match=r'ground truth is invalid everywhere'):
         train_head(config(tiny_encoder, tmp_path / 'run'), empty, val)
     assert not (tmp_path / 'run').exists()
@@ -282,3 +332,19 @@ def test_bad_options(tiny_encoder, split, tmp_path, changes, message):
     with pytest.raises(TrainingError, match=message):
         train_head(config(tiny_encoder, tmp_path / 'run', **changes), *split)
     assert not (tmp_path / 'run').exists()
+
+
+def test_library_reports_through_logging_not_print(tiny_encoder, split, tmp_path, capsys, caplog):
+    run_dir = tmp_path / 'run'
+    run_dir.mkdir()
+    (run_dir / 'run_config.json').write_text('{}')  # a run that never finished an epoch
+    run = config(
+        tiny_encoder, run_dir, epochs=1, input_size=SMALL_INPUT, resume=True, cache_features=True
+    )
+    train, val = split
+    with caplog.at_level(logging.INFO, logger='pixio_ros.training'):
+        train_head(run, train[:3], val[:1])
+    assert tuple(capsys.readouterr()) == ('', '')
+    messages = [record.getMessage() for record in caplog.records]
+    assert any('holds no finished epoch' in message for message in messages)
+    assert any(message.startswith('feature cache: 3 frames') for message in messages)
