@@ -16,6 +16,7 @@ from pixio_ros.runtime.image_codec import (
     decode_depth,
     decode_rgb,
 )
+from pixio_ros.wire import RGB, XYZ, field_dtype
 
 IMAGE_TYPE: Final = 'sensor_msgs/msg/Image'
 COMPRESSED_TYPE: Final = 'sensor_msgs/msg/CompressedImage'
@@ -40,25 +41,27 @@ def decode_depth_image(msg: Any) -> np.ndarray:
     return decode_depth(msg.encoding, msg.height, msg.width, msg.step, msg.data, msg.is_bigendian)
 
 
-POINTFIELD_DTYPES: Final = {1: 'i1', 2: 'u1', 3: 'i2', 4: 'u2', 5: 'i4', 6: 'u4', 7: 'f4', 8: 'f8'}
-
-
 def decode_point_cloud(msg: Any) -> tuple[np.ndarray, np.ndarray | None]:
     """A PointCloud2 -> ((N, 3) float32 xyz, (N, 3) uint8 RGB from a packed `rgb` field or None).
 
     The numpy dtype is built from the message's own fields, offsets and point_step, so any
     field layout (padding, extra fields, big-endian) decodes.
     """
-    order = '>' if msg.is_bigendian else '<'
+    big_endian = bool(msg.is_bigendian)
+    order = '>' if big_endian else '<'
     fields = {f.name: f for f in msg.fields}
-    missing = {'x', 'y', 'z'} - set(fields)
+    missing = set(XYZ) - set(fields)
     if missing:
         raise DataError(f'PointCloud2 lacks fields {sorted(missing)}; it has {sorted(fields)}.')
-    names = [name for name in ('x', 'y', 'z', 'rgb') if name in fields]
+    names = [name for name in (*XYZ, RGB) if name in fields]
+    try:
+        formats = [field_dtype(fields[n].datatype, big_endian=big_endian) for n in names]
+    except ValueError as err:
+        raise DataError(f'PointCloud2: {err}.') from err
     dtype = np.dtype(
         {
             'names': names,
-            'formats': [order + POINTFIELD_DTYPES[fields[n].datatype] for n in names],
+            'formats': formats,
             'offsets': [fields[n].offset for n in names],
             'itemsize': msg.point_step,
         }
@@ -67,8 +70,8 @@ def decode_point_cloud(msg: Any) -> tuple[np.ndarray, np.ndarray | None]:
     raw = np.frombuffer(np.asarray(msg.data, dtype=np.uint8).tobytes(), dtype=dtype, count=count)
     xyz = np.stack([raw['x'], raw['y'], raw['z']], axis=1).astype(np.float32)
     colors = None
-    if 'rgb' in names:
-        packed = raw['rgb'].astype(order + 'f4').view(order + 'u4')
+    if RGB in names:
+        packed = raw[RGB].astype(order + 'f4').view(order + 'u4')
         colors = np.stack(
             [(packed >> 16) & 0xFF, (packed >> 8) & 0xFF, packed & 0xFF], axis=1
         ).astype(np.uint8)

@@ -15,6 +15,7 @@ from pixio_ros.runtime.camera import PinholeCamera
 from pixio_ros.runtime.products import FrameProducts
 from pixio_ros.wire import (
     COLORED_TOPIC,
+    DEPTH_ENCODING,
     DEPTH_INFO_TOPIC,
     DEPTH_TOPIC,
     EMBEDDING_TOPIC,
@@ -31,13 +32,13 @@ from pixio_ros.wire import (
 
 NS_PER_S: Final = 1_000_000_000
 JPEG_FORMAT: Final = 'rgb8; jpeg compressed bgr8'  # what image_transport's compressed plugin writes
-IMAGE_CHANNELS: Final = {'rgb8': 3, 'bgr8': 3, 'mono8': 1, '16UC1': 1, '32FC1': 1}
+IMAGE_CHANNELS: Final = {'rgb8': 3, 'bgr8': 3, 'mono8': 1, '16UC1': 1, DEPTH_ENCODING: 1}
 IMAGE_DTYPES: Final[dict[str, np.dtype]] = {
     'rgb8': np.dtype(np.uint8),
     'bgr8': np.dtype(np.uint8),
     'mono8': np.dtype(np.uint8),
     '16UC1': np.dtype('<u2'),
-    '32FC1': np.dtype('<f4'),
+    DEPTH_ENCODING: np.dtype('<f4'),
 }
 
 
