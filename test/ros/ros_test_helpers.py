@@ -21,6 +21,50 @@ INPUT_SIZE = (64, 96)
 IMAGE_HEIGHT, IMAGE_WIDTH = 96, 144
 FX, FY, CX, CY = 120.0, 118.0, 71.5, 47.5
 
+# The parameters fixed at start-up, written out here rather than read from the package's table.
+READ_ONLY_PARAMETERS = frozenset(
+    {
+        'model_path',
+        'device',
+        'precision',
+        'warmup_runs',
+        'compressed_input',
+        'max_input_megapixels',
+        'input_qos.reliability',
+        'input_qos.depth',
+        'output_qos.reliability',
+        'output_qos.depth',
+        'diagnostics_period',
+    }
+)
+# (settings in force, requested change, refused?) for the min_range <= max_range rule.
+RANGE_CHANGES = [
+    ({'points.max_range': 2.0}, {'points.min_range': 5.0}, True),
+    ({'points.min_range': 5.0}, {'points.max_range': 2.0}, True),
+    ({}, {'points.min_range': 5.0, 'points.max_range': 2.0}, True),
+    ({'points.max_range': 2.0}, {'points.min_range': 1.0}, False),
+    ({'points.max_range': 2.0}, {'points.min_range': 2.0}, False),
+    ({'points.max_range': 0.0}, {'points.min_range': 5.0}, False),
+    ({'points.min_range': 5.0, 'points.max_range': 6.0}, {'points.max_range': 0.0}, False),
+]
+# Output topics of the node and their message types (names as DESIGN.md lists them).
+OUTPUT_TYPE_NAMES = {
+    'depth': 'Image',
+    'depth/camera_info': 'CameraInfo',
+    'depth/colored': 'Image',
+    'points': 'PointCloud2',
+    'features': 'PointCloud2',
+    'embedding': 'PointCloud2',
+}
+
+
+def output_types() -> dict[str, Any]:
+    """Output topic -> rclpy message class."""
+    import sensor_msgs.msg
+
+    return {topic: getattr(sensor_msgs.msg, name) for topic, name in OUTPUT_TYPE_NAMES.items()}
+
+
 POINT_FIELD_DTYPES = {1: 'i1', 2: 'u1', 3: 'i2', 4: 'u2', 5: 'i4', 6: 'u4', 7: 'f4', 8: 'f8'}
 
 

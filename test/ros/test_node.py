@@ -22,13 +22,14 @@ from ros_test_helpers import (
     camera_info_msg,
     cloud_array,
     image_msg,
+    output_types,
     random_image,
     send_until_received,
     set_header,
     stamp_key,
     wait_until,
 )
-from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import String
 
 from pixio_ros.model.artifact_format import ArtifactError
@@ -36,14 +37,7 @@ from pixio_ros.ros.errors import NodeError
 from pixio_ros.ros.node import PixioNode
 
 ALL_OUTPUTS = ['depth', 'depth/camera_info', 'depth/colored', 'points', 'features', 'embedding']
-OUTPUT_TYPES = {
-    'depth': Image,
-    'depth/camera_info': CameraInfo,
-    'depth/colored': Image,
-    'points': PointCloud2,
-    'features': PointCloud2,
-    'embedding': PointCloud2,
-}
+OUTPUT_TYPES = output_types()
 EMBED_DIM = 64
 PATCH_PIXELS = 24  # 16-pixel patches of the 64x96 input seen at 96x144
 CAMERA_PERIOD_S = 0.05

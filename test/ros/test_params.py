@@ -12,6 +12,7 @@ import rclpy
 from rclpy.context import Context
 from rclpy.parameter import Parameter
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, ReliabilityPolicy
+from ros_test_helpers import RANGE_CHANGES, READ_ONLY_PARAMETERS
 
 from pixio_ros.ros.errors import NodeError
 from pixio_ros.ros.params import (
@@ -25,20 +26,6 @@ from pixio_ros.ros.params import (
     unknown_parameter_warnings,
 )
 from pixio_ros.ros.settings import NodeSettings, QosSettings, SettingsError
-
-READ_ONLY = {
-    'model_path',
-    'device',
-    'precision',
-    'warmup_runs',
-    'compressed_input',
-    'max_input_megapixels',
-    'input_qos.reliability',
-    'input_qos.depth',
-    'output_qos.reliability',
-    'output_qos.depth',
-    'diagnostics_period',
-}
 
 
 @pytest.fixture
@@ -60,7 +47,7 @@ def test_every_parameter_is_declared_with_its_descriptor(node):
     descriptors = node.describe_parameters([spec.name for spec in PARAMETERS])
     for spec, descriptor in zip(PARAMETERS, descriptors, strict=True):
         assert descriptor.description.startswith(spec.description), spec.name
-        assert descriptor.read_only == (spec.name in READ_ONLY), spec.name
+        assert descriptor.read_only == (spec.name in READ_ONLY_PARAMETERS), spec.name
         if spec.choices:
             assert descriptor.additional_constraints == f'one of: {", ".join(spec.choices)}'
         if spec.kind is float and spec.value_range:
@@ -121,14 +108,7 @@ def test_start_up_min_range_beyond_max_range_is_refused(ros_context):
 
 @pytest.mark.parametrize(
     ('current', 'changes', 'refused'),
-    [
-        ({'points.max_range': 2.0}, {'points.min_range': 5.0}, True),
-        ({'points.min_range': 5.0}, {'points.max_range': 2.0}, True),
-        ({}, {'points.min_range': 5.0, 'points.max_range': 2.0}, True),
-        ({'points.max_range': 2.0}, {'points.min_range': 1.0}, False),
-        ({'points.max_range': 0.0}, {'points.min_range': 5.0}, False),
-        ({'points.min_range': 5.0, 'points.max_range': 6.0}, {'points.max_range': 0.0}, False),
-    ],
+    RANGE_CHANGES,
 )
 def test_live_range_change_is_checked_against_current_values(node, current, changes, refused):
     settings = declare_parameters(node).replaced(current)

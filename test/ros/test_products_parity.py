@@ -14,9 +14,9 @@ import pytest
 from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from rclpy.serialization import deserialize_message, serialize_message
-from ros_test_helpers import Client, send_until_received, wait_until
+from ros_test_helpers import Client, output_types, send_until_received, wait_until
 from rosbags.typesys import Stores, get_typestore
-from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+from sensor_msgs.msg import CameraInfo, Image
 
 from pixio_ros.data.sample_bag import (
     COLOR_INFO_TOPIC,
@@ -29,14 +29,7 @@ from pixio_ros.evaluation.config import EvalConfig
 from pixio_ros.evaluation.run import run_evaluation
 from pixio_ros.ros.node import PixioNode
 
-OUTPUT_TYPES = {
-    'depth': Image,
-    'depth/camera_info': CameraInfo,
-    'depth/colored': Image,
-    'points': PointCloud2,
-    'features': PointCloud2,
-    'embedding': PointCloud2,
-}
+OUTPUT_TYPES = output_types()
 FRAMES = 3
 RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from ros_test_helpers import RANGE_CHANGES, READ_ONLY_PARAMETERS
 
 from pixio_ros.errors import PixioRosError
 from pixio_ros.ros.settings import (
@@ -25,19 +26,6 @@ from pixio_ros.ros.settings import (
 
 REPO = Path(__file__).resolve().parents[2]
 SPECS = {spec.name: spec for spec in PARAMETERS}
-READ_ONLY = {
-    'model_path',
-    'device',
-    'precision',
-    'warmup_runs',
-    'compressed_input',
-    'max_input_megapixels',
-    'input_qos.reliability',
-    'input_qos.depth',
-    'output_qos.reliability',
-    'output_qos.depth',
-    'diagnostics_period',
-}
 # A value different from the default for every parameter, valid on its own and together.
 OTHER_VALUES: dict[str, bool | int | float | str] = {
     'model_path': '/models/vitb16.ts',
@@ -132,7 +120,7 @@ def test_other_values_cover_every_parameter():
 def test_table_describes_every_parameter():
     for spec in PARAMETERS:
         assert spec.description.endswith('.'), spec.name
-        assert spec.read_only == (spec.name in READ_ONLY), spec.name
+        assert spec.read_only == (spec.name in READ_ONLY_PARAMETERS), spec.name
         assert isinstance(spec.default, spec.kind), spec.name
         if spec.value_range is not None:
             low, high = spec.value_range
@@ -238,15 +226,7 @@ def test_settings_error_is_a_package_error():
 
 @pytest.mark.parametrize(
     ('current', 'changes', 'refused'),
-    [
-        ({'points.max_range': 2.0}, {'points.min_range': 5.0}, True),
-        ({'points.min_range': 5.0}, {'points.max_range': 2.0}, True),
-        ({}, {'points.min_range': 5.0, 'points.max_range': 2.0}, True),
-        ({'points.max_range': 2.0}, {'points.min_range': 1.0}, False),
-        ({'points.max_range': 2.0}, {'points.min_range': 2.0}, False),
-        ({'points.max_range': 0.0}, {'points.min_range': 5.0}, False),
-        ({'points.min_range': 5.0, 'points.max_range': 6.0}, {'points.max_range': 0.0}, False),
-    ],
+    RANGE_CHANGES,
 )
 def test_replaced_checks_ranges_against_the_current_values(current, changes, refused):
     settings = NodeSettings.from_parameters(current)
