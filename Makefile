@@ -6,20 +6,38 @@
 # executables that `ros2 run` and launch_ros look for in <prefix>/lib/pixio_ros are linked there.
 
 PYTHON ?= python3
+# ROS 2 wheels: jazzy (.venv, the whole suite) or kilted (.venv-kilted, Fast DDS 3: only the tests
+# marked `ros`, see test/conftest.py). Not ROS_DISTRO: a sourced ROS sets that in the environment.
+# The two cannot share a venv (each pins its own ros-rclpy, ros-fastrtps, ...).
+DISTRO ?= jazzy
+ifeq ($(DISTRO),jazzy)
 VENV := .venv
+else
+VENV := .venv-$(DISTRO)
+endif
 BIN := $(VENV)/bin
 ENV_FILE := $(VENV)/pixio_env.sh
 DEPS_STAMP := $(VENV)/.deps-installed
 PKG_STAMP := $(VENV)/.package-installed
 # Console scripts (setup.py) that ros2 run / launch_ros start from $(LIBEXEC), as colcon installs them.
 LIBEXEC := $(VENV)/lib/pixio_ros
-LIBEXEC_SCRIPTS := pixio_node
+LIBEXEC_SCRIPTS := pixio_node pixio_lifecycle_node
 LIBEXEC_STAMP := $(VENV)/.libexec-linked
 APT_PACKAGES := libusb-1.0-0
-EXTRAS := ros,eval,test,reference
+EXTRAS := ros,eval,test,reference,datasets,onnx,openvino
+comma := ,
+space := $(subst ,, )
+ifneq ($(DISTRO),jazzy)
+# The same extras with DISTRO's ROS wheels, less transformers (only the model tests compare to it)
+# and the ONNX backends (their node tests run on Jazzy; on DISTRO they skip).
+EXTRAS := $(subst $(space),$(comma),$(patsubst ros,ros-$(DISTRO),$(filter-out reference onnx openvino,$(subst $(comma),$(space),$(EXTRAS)))))
+endif
+# Fast DDS 2.x (Jazzy) reads FASTRTPS_DEFAULT_PROFILES_FILE; 3.x (Kilted) reads FASTDDS_* and warns
+# on every participant about FASTRTPS_* (the table for Python is pixio_ros/ros/fastdds.py).
+PROFILE_VARIABLE := $(if $(filter jazzy,$(DISTRO)),FASTRTPS,FASTDDS)_DEFAULT_PROFILES_FILE
 SOURCES := $(shell find pixio_ros launch config resource -type f -not -name '*.pyc') setup.py setup.cfg package.xml
 
-.PHONY: setup test lint demo clean
+.PHONY: setup test test-kilted lint demo clean
 
 setup: $(PKG_STAMP) $(LIBEXEC_STAMP) $(ENV_FILE)
 
@@ -57,11 +75,10 @@ $(ENV_FILE): Makefile | $(DEPS_STAMP)
 	@echo '# Written by `make setup`. Source it to use pixio_ros from this checkout.' > $@
 	@echo 'export AMENT_PREFIX_PATH="$(abspath $(VENV))$${AMENT_PREFIX_PATH:+:$$AMENT_PREFIX_PATH}"' >> $@
 	@echo 'export PATH="$(abspath $(BIN)):$$PATH"' >> $@
-	@echo '# Fast DDS reads FASTRTPS_* (Jazzy, 2.14) or FASTDDS_* (3.x); a profile you set wins.' >> $@
-	@echo '_pixio_profile="$${FASTRTPS_DEFAULT_PROFILES_FILE:-$${FASTDDS_DEFAULT_PROFILES_FILE:-$(abspath config/fastdds_shm.xml)}}"' >> $@
-	@echo 'export FASTRTPS_DEFAULT_PROFILES_FILE="$${FASTRTPS_DEFAULT_PROFILES_FILE:-$$_pixio_profile}"' >> $@
-	@echo 'export FASTDDS_DEFAULT_PROFILES_FILE="$${FASTDDS_DEFAULT_PROFILES_FILE:-$$_pixio_profile}"' >> $@
-	@echo 'unset _pixio_profile' >> $@
+	@echo '# The distro of these wheels, as a sourced ROS sets it (pixio_ros.ros.fastdds reads it).' >> $@
+	@echo 'export ROS_DISTRO=$(DISTRO)' >> $@
+	@echo '# $(PROFILE_VARIABLE) is what $(DISTRO)'"'"'s Fast DDS reads; a profile you set wins.' >> $@
+	@echo 'export $(PROFILE_VARIABLE)="$${FASTRTPS_DEFAULT_PROFILES_FILE:-$${FASTDDS_DEFAULT_PROFILES_FILE:-$(abspath config/fastdds_shm.xml)}}"' >> $@
 	@echo 'export RMW_IMPLEMENTATION="$${RMW_IMPLEMENTATION:-rmw_fastrtps_cpp}"' >> $@
 
 # Lint, format and type checks (config in pyproject.toml); `make test` runs them first.
@@ -70,11 +87,21 @@ lint: setup
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+ifeq ($(DISTRO),jazzy)
 test: lint
 	. $(ENV_FILE) && $(BIN)/pytest
+else
+# Lint and types do not depend on the distro: the Jazzy run checks them.
+test: setup
+	. $(ENV_FILE) && $(BIN)/pytest -m ros
+endif
+
+# The ROS-facing tests on ROS 2 Kilted wheels, in .venv-kilted beside .venv.
+test-kilted:
+	$(MAKE) test DISTRO=kilted
 
 demo: setup
 	. $(ENV_FILE) && $(BIN)/pixio-ros demo
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf .venv .venv-kilted build *.egg-info

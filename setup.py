@@ -42,8 +42,31 @@ setup(
             'ros-jazzy-rosgraph-msgs',
             'ros-jazzy-rmw-fastrtps-cpp',
             'ros-jazzy-ament-index-python',
+            'ros-jazzy-lifecycle-msgs',
+            'ros-jazzy-rcl-lifecycle',
+        ],
+        # The same for ROS 2 Kilted (Fast DDS 3): `make test-kilted` builds .venv-kilted with it. It
+        # cannot share a venv with `ros` (both pin ros-rclpy, ros-fastrtps, ... at their versions).
+        'ros-kilted': [
+            'ros-kilted-rclpy',
+            'ros-kilted-rcl-interfaces',
+            'ros-kilted-builtin-interfaces',
+            'ros-kilted-sensor-msgs',
+            'ros-kilted-std-msgs',
+            'ros-kilted-diagnostic-msgs',
+            'ros-kilted-rosgraph-msgs',
+            'ros-kilted-rmw-fastrtps-cpp',
+            'ros-kilted-ament-index-python',
+            'ros-kilted-rcl-lifecycle',
+            'ros-kilted-lifecycle-msgs',
         ],
         'eval': ['open3d-cpu'],
+        # ONNX artifacts: `pixio-ros export --format onnx` and the onnxruntime backend (CPU).
+        'onnx': ['onnx', 'onnxscript', 'onnxruntime'],
+        # The openvino backend (Intel / AMD CPUs, Intel GPU / NPU); reads the .onnx artifacts.
+        'openvino': ['openvino'],
+        # Public depth datasets: NYUv2's labeled .mat (MATLAB v7.3 = HDF5) and its v5 splits.mat.
+        'datasets': ['h5py', 'scipy'],
         'test': [
             'pytest',
             'pytest-timeout',
@@ -65,6 +88,7 @@ setup(
         'console_scripts': [
             'pixio-ros = pixio_ros.cli:main',
             'pixio_node = pixio_ros.ros.node:main',
+            'pixio_lifecycle_node = pixio_ros.ros.lifecycle:main',
         ],
     },
 )

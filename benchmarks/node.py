@@ -25,12 +25,13 @@ from pathlib import Path
 
 import numpy as np
 
+from pixio_ros.ros.fastdds import point_fast_dds_at
+
 REPO = Path(__file__).resolve().parent.parent
 # Loopback-only DDS in a random domain, set before rclpy is imported (as the tests do).
 os.environ['ROS_DOMAIN_ID'] = str(random.SystemRandom().randint(1, 101))
-for variable in ('FASTRTPS_DEFAULT_PROFILES_FILE', 'FASTDDS_DEFAULT_PROFILES_FILE'):
-    os.environ[variable] = str(REPO / 'config' / 'fastdds_shm_localhost.xml')
-os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
+point_fast_dds_at(REPO / 'config' / 'fastdds_shm_localhost.xml')  # the distro's variable
+# (not ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST: rmw then opens a UDP transport on every interface)
 os.environ.setdefault('RMW_IMPLEMENTATION', 'rmw_fastrtps_cpp')
 
 import rclpy  # noqa: E402

@@ -3,21 +3,39 @@
 Thin on purpose: everything here is also reachable as
 `pixio_node --ros-args --params-file config/pixio.yaml -p model_path:=... -r __ns:=/ns
 -r image:=/camera/image_raw -r camera_info:=/camera/camera_info` with the Fast DDS profile
-variables exported.
+variables exported. `cameras:=front,left` serves several cameras from one node (inputs
+`<camera>/<name>/image_raw`); `lifecycle:=true` starts the managed pixio_lifecycle_node, and
+`autostart:=true` configures and activates it. The argument parsing lives in
+`pixio_ros.ros.launch_arguments` (tested without launch).
 """
 
 import os
 
 from ament_index_python.packages import get_package_share_directory
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, OpaqueFunction, SetEnvironmentVariable
+from launch.actions import (
+    DeclareLaunchArgument,
+    EmitEvent,
+    OpaqueFunction,
+    RegisterEventHandler,
+    SetEnvironmentVariable,
+)
+from launch.events import matches_action
 from launch.substitutions import LaunchConfiguration
-from launch_ros.actions import Node
+from launch_ros.actions import LifecycleNode, Node
+from launch_ros.event_handlers import OnStateTransition
+from launch_ros.events.lifecycle import ChangeState
+from lifecycle_msgs.msg import Transition
 
-from pixio_ros.ros.launch_arguments import parse_bool_argument
+from pixio_ros.ros.fastdds import PROFILE_VARIABLES, profile_variables
+from pixio_ros.ros.launch_arguments import (
+    input_remappings,
+    parse_bool_argument,
+    parse_cameras_argument,
+    parse_node_start,
+)
 
 PACKAGE = 'pixio_ros'
-PROFILE_VARIABLES = ('FASTRTPS_DEFAULT_PROFILES_FILE', 'FASTDDS_DEFAULT_PROFILES_FILE')
 
 
 def _node(context, *args, **kwargs):
@@ -34,33 +52,54 @@ def _node(context, *args, **kwargs):
     device = LaunchConfiguration('device').perform(context)
     if device:
         overrides['device'] = device
-    remappings = [
-        ('image', f'{camera}/image_raw'),
-        ('image/compressed', f'{camera}/image_raw/compressed'),
-        ('camera_info', f'{camera}/camera_info'),
-    ]
-    return [
-        Node(
-            package=PACKAGE,
-            executable='pixio_node',
-            name='pixio',
-            namespace=LaunchConfiguration('namespace'),
-            parameters=[LaunchConfiguration('params_file'), overrides],
-            remappings=remappings,
-            output='screen',
+    cameras = parse_cameras_argument(LaunchConfiguration('cameras').perform(context))
+    if cameras is not None:
+        overrides['cameras'] = list(cameras)
+    start = parse_node_start(
+        LaunchConfiguration('lifecycle').perform(context),
+        LaunchConfiguration('autostart').perform(context),
+    )
+    options = {
+        'package': PACKAGE,
+        'name': 'pixio',
+        'namespace': LaunchConfiguration('namespace'),
+        'parameters': [LaunchConfiguration('params_file'), overrides],
+        'remappings': input_remappings(camera, cameras or ()),
+        'output': 'screen',
+    }
+    if not start.lifecycle:
+        return [Node(executable='pixio_node', **options)]
+    node = LifecycleNode(executable='pixio_lifecycle_node', **options)
+    if not start.autostart:
+        return [node]
+
+    def transition(transition_id):
+        return EmitEvent(
+            event=ChangeState(
+                lifecycle_node_matcher=matches_action(node), transition_id=transition_id
+            )
         )
-    ]
+
+    activate_when_configured = RegisterEventHandler(
+        OnStateTransition(
+            target_lifecycle_node=node,
+            goal_state='inactive',
+            entities=[transition(Transition.TRANSITION_ACTIVATE)],
+        )
+    )
+    return [node, activate_when_configured, transition(Transition.TRANSITION_CONFIGURE)]
 
 
 def generate_launch_description():
-    """Arguments: model, params_file, namespace, camera, compressed, device."""
+    """The launch arguments (see each description) and the node they resolve to."""
     share = get_package_share_directory(PACKAGE)
-    # A profile the user chose under either name wins, for both Fast DDS generations.
+    # A profile the user chose under either name wins; otherwise the shipped one, under the
+    # variable this distro's Fast DDS reads (pixio_ros.ros.fastdds: Fast DDS 3 warns on the old).
     chosen = next((os.environ[name] for name in PROFILE_VARIABLES if os.environ.get(name)), None)
     profile = chosen or os.path.join(share, 'config', 'fastdds_shm.xml')
     profile_actions = [
         SetEnvironmentVariable(name, profile)
-        for name in PROFILE_VARIABLES
+        for name in profile_variables(os.environ.get('ROS_DISTRO'))
         if not os.environ.get(name)
     ]
     return LaunchDescription(
@@ -86,6 +125,13 @@ def generate_launch_description():
                 '(or .../compressed) and <camera>/camera_info',
             ),
             DeclareLaunchArgument(
+                'cameras',
+                default_value='',
+                description='several cameras in one node, e.g. front,left: camera <name> is read '
+                'from <camera>/<name>/image_raw and <camera>/<name>/camera_info, its outputs go '
+                "under <namespace>/<name>/ ('' = params_file's cameras, remapped by hand)",
+            ),
+            DeclareLaunchArgument(
                 'compressed',
                 default_value='',
                 description='true/false (also 1/0, yes/no): subscribe to the '
@@ -95,6 +141,17 @@ def generate_launch_description():
                 'device',
                 default_value='',
                 description="auto, cpu, cuda or cuda:N ('' = params_file)",
+            ),
+            DeclareLaunchArgument(
+                'lifecycle',
+                default_value='false',
+                description='true: start the managed pixio_lifecycle_node (configure loads the '
+                'model, activate starts processing)',
+            ),
+            DeclareLaunchArgument(
+                'autostart',
+                default_value='false',
+                description='with lifecycle:=true, configure and activate at once',
             ),
             *profile_actions,
             OpaqueFunction(function=_node),

@@ -8,22 +8,71 @@ never see each other, and no DDS traffic reaches another interface.
 
 from __future__ import annotations
 
+import ast
+import functools
 import os
 import random
 from pathlib import Path
 
 import pytest
 
+from pixio_ros.ros.fastdds import point_fast_dds_at
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
+TEST_ROOT = Path(__file__).resolve().parent
 LOOPBACK_PROFILE = REPO_ROOT / 'config' / 'fastdds_shm_localhost.xml'
 
 os.environ['ROS_DOMAIN_ID'] = str(random.SystemRandom().randint(1, 101))
-os.environ['FASTRTPS_DEFAULT_PROFILES_FILE'] = str(LOOPBACK_PROFILE)
-os.environ['FASTDDS_DEFAULT_PROFILES_FILE'] = str(LOOPBACK_PROFILE)
-os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
+# The variable the distro's Fast DDS reads (ROS_DISTRO; `make` writes it into the venv's env file).
+point_fast_dds_at(LOOPBACK_PROFILE)
+# Not ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST (nor Humble's ROS_LOCALHOST_ONLY): with it,
+# rmw_fastrtps (Jazzy and Kilted) adds its own UDP transport beside the profile's, bound to 0.0.0.0
+# and the external interface, and a 512 KiB SHM segment (test_dds_transport.py checks both).
+os.environ.pop('ROS_AUTOMATIC_DISCOVERY_RANGE', None)
+os.environ.pop('ROS_LOCALHOST_ONLY', None)
 os.environ.setdefault('RMW_IMPLEMENTATION', 'rmw_fastrtps_cpp')
 # Tiny models on two cores: more torch threads than cores only adds contention.
 os.environ.setdefault('OMP_NUM_THREADS', '2')
+
+
+# --- the `ros` marker: the tests `make test-kilted` runs on a second ROS distro (pytest -m ros) ---
+
+# Top-level modules that make a test ROS-facing when imported (anywhere in the test module).
+ROS_MODULES = frozenset({'rclpy', 'ament_index_python'})
+ROS_MODULE_SUFFIXES = ('_msgs', '_interfaces')
+
+
+def _is_ros_module(name: str) -> bool:
+    top = name.split('.')[0]
+    ours = name == 'pixio_ros.ros' or name.startswith('pixio_ros.ros.')
+    return ours or top in ROS_MODULES or top.endswith(ROS_MODULE_SUFFIXES)
+
+
+@functools.cache
+def _imports_ros(path: Path) -> bool:
+    """Whether the module at `path` imports rclpy, a ROS message package or pixio_ros.ros."""
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import) and any(_is_ros_module(a.name) for a in node.names):
+            return True
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            if _is_ros_module(node.module) or (
+                node.module == 'pixio_ros' and any(a.name == 'ros' for a in node.names)
+            ):
+                return True
+    return False
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark ROS-facing tests `ros`: all of test/ros/ and every test module importing ROS.
+
+    A test module that talks to rclpy only through a helper can opt in with
+    ``pytestmark = pytest.mark.ros``.
+    """
+    ros_dir = TEST_ROOT / 'ros'
+    for item in items:
+        path = Path(item.path)
+        if ros_dir in path.parents or _imports_ros(path):
+            item.add_marker(pytest.mark.ros)
 
 
 @pytest.fixture
@@ -63,7 +112,7 @@ def tiny_artifact(tmp_path_factory):
     ) -> Path:
         key = (head_kind, (int(input_size[0]), int(input_size[1])), fmt)
         if key not in cache:
-            suffix = '.ts' if fmt == 'torchscript' else '.pt2'
+            suffix = {'torchscript': '.ts', 'export': '.pt2', 'onnx': '.onnx'}[fmt]
             path = directory / f'tiny_{head_kind}_{key[1][0]}x{key[1][1]}{suffix}'
             with torch.random.fork_rng():
                 torch.manual_seed(TINY_ARTIFACT_SEED)

@@ -59,13 +59,14 @@ LAUNCH_FILE = REPO_ROOT / 'launch' / 'pixio.launch.py'
 
 
 def launched_executables() -> list[str]:
-    """The `executable=` of every launch_ros Node in the launch file."""
+    """The `executable=` of every launch_ros Node and LifecycleNode in the launch file."""
     tree = ast.parse(LAUNCH_FILE.read_text(), filename=str(LAUNCH_FILE))
     return sorted(
         {
             keyword.value.value
             for node in ast.walk(tree)
-            if isinstance(node, ast.Call) and getattr(node.func, 'id', None) == 'Node'
+            if isinstance(node, ast.Call)
+            and getattr(node.func, 'id', None) in ('Node', 'LifecycleNode')
             for keyword in node.keywords
             if keyword.arg == 'executable' and isinstance(keyword.value, ast.Constant)
         }
@@ -102,8 +103,8 @@ def test_libexec_pixio_node_starts_and_exits_with_one_line_for_a_missing_model(t
 # --- package.xml declares the ROS packages the code imports, and nothing else ------------------
 
 # Exec dependencies that no module imports: the middleware RMW_IMPLEMENTATION and our Fast DDS
-# profiles select at run time.
-RUNTIME_ONLY_ROS_DEPENDENCIES = frozenset({'rmw_fastrtps_cpp'})
+# profiles select at run time, and rcl_lifecycle, which rclpy.lifecycle loads.
+RUNTIME_ONLY_ROS_DEPENDENCIES = frozenset({'rmw_fastrtps_cpp', 'rcl_lifecycle'})
 # ROS packages without wheels here, so missing from the venv's ament index.
 ROS_PACKAGES_WITHOUT_WHEELS = frozenset({'launch', 'launch_ros'})
 
@@ -141,8 +142,9 @@ def test_package_xml_declares_exactly_the_ros_packages_the_code_imports():
     assert not unused, f'declared in package.xml but never imported: {sorted(unused)}'
 
 
-def test_setup_py_ros_extra_installs_each_declared_ros_package():
+@pytest.mark.parametrize(('distro', 'extra'), [('jazzy', 'ros'), ('kilted', 'ros-kilted')])
+def test_setup_py_ros_extra_installs_each_declared_ros_package(distro, extra):
     setup_source = (REPO_ROOT / 'setup.py').read_text()
     for package in sorted(ros_exec_depends() - ROS_PACKAGES_WITHOUT_WHEELS):
-        wheel = f'ros-jazzy-{package.replace("_", "-")}'
-        assert f"'{wheel}'" in setup_source, f'{wheel} missing from setup.py extras_require["ros"]'
+        wheel = f'ros-{distro}-{package.replace("_", "-")}'
+        assert f"'{wheel}'" in setup_source, f'{wheel} missing from extras_require["{extra}"]'

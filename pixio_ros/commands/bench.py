@@ -19,7 +19,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the artifact and measurement options."""
     parser.add_argument('artifact', type=Path, help='file written by `pixio-ros export`')
     parser.add_argument('--device', default='auto', help='auto (default), cpu, cuda or cuda:N')
-    parser.add_argument('--precision', default='fp32', choices=('fp32', 'fp16', 'bf16'))
+    parser.add_argument(
+        '--precision',
+        default='fp32',
+        choices=('fp32', 'fp16', 'bf16'),
+        help='fp32 (default); bf16 on CPUs with native bf16, fp16 on NVIDIA',
+    )
+    parser.add_argument(
+        '--backend',
+        default='auto',
+        choices=('auto', 'torch', 'onnxruntime', 'openvino', 'tensorrt'),
+        help='runtime of the forward pass (default auto: the fastest installed one that reads '
+        'the artifact on the device)',
+    )
     parser.add_argument(
         '--size',
         type=parse_hxw,
@@ -47,7 +59,9 @@ def run(args: argparse.Namespace) -> int:
         raise EngineError(f'--runs is {args.runs}; use 1 or more')
     with warnings.catch_warnings():
         warnings.simplefilter('ignore', RandomInitWarning)
-        engine = Engine(args.artifact, device=args.device, precision=args.precision)
+        engine = Engine(
+            args.artifact, device=args.device, precision=args.precision, backend=args.backend
+        )
     size = args.size or engine.input_size
     image = np.random.default_rng(0).integers(0, 256, (*size, 3), dtype=np.uint8)
     latencies = []
@@ -63,6 +77,8 @@ def run(args: argparse.Namespace) -> int:
         f'{engine.input_size[0]}x{engine.input_size[1]}, image {size[0]}x{size[1]}, '
         f'{engine.device} {engine.precision}'
     )
+    print(f'  backend {engine.backend_info.summary()}')
+    print(f'  parity {engine.backend_info.parity_summary()}')
     print(f'  latency p50 {p50:.1f} ms  p95 {p95:.1f} ms  ({args.runs} runs)')
     print(f'  throughput {args.runs / elapsed:.2f} frames/s')
     return 0

@@ -7,24 +7,36 @@ import os
 import sys
 from pathlib import Path
 
-HELP = 'Evaluate depth offline on a rosbag: accuracy metrics, 3D metrics, speed, plots, report.'
+from pixio_ros.commands.args import PROTOCOL_CHOICES, add_dataset_options
+
+HELP = (
+    'Evaluate depth offline on a rosbag or a public dataset (NYUv2, KITTI, TUM RGB-D): '
+    'accuracy metrics, 3D metrics, speed, plots, report.'
+)
+TUM_ASSOCIATION_MS = 20.0
+"""--stamp-tolerance-ms default for TUM RGB-D: the 0.02 s window of the benchmark's associate.py."""
+BAG_STAMP_TOLERANCE_MS = 5.0
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the options (see README: Evaluating on your recordings)."""
-    parser.add_argument('bag', type=Path, help='rosbag2 directory (sqlite3 / mcap) or ROS 1 .bag')
+    parser.add_argument(
+        'bag',
+        type=Path,
+        metavar='PATH',
+        help='rosbag2 directory (sqlite3 / mcap) or ROS 1 .bag; with --dataset, the dataset',
+    )
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument('--model', type=Path, help='artifact from `pixio-ros export` to run')
     source.add_argument(
         '--prediction-topic',
         help='depth already in the bag to score (e.g. a recording of the node)',
     )
-    parser.add_argument('--image-topic', required=True, help='Image or CompressedImage topic')
+    parser.add_argument('--image-topic', help='Image or CompressedImage topic (bags)')
     parser.add_argument('--camera-info-topic', help='CameraInfo topic; enables 3D metrics')
     parser.add_argument(
         '--depth-topic',
-        required=True,
-        help='ground-truth depth (16UC1 millimetres or 32FC1 metres)',
+        help='ground-truth depth (16UC1 millimetres or 32FC1 metres) (bags)',
     )
     parser.add_argument(
         '--align',
@@ -32,13 +44,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help='per-image alignment before scoring: none (default, metric), median,'
         ' scale_shift, scale_shift_inverse',
     )
-    parser.add_argument('--min-depth', type=float, default=1e-3, help='metres (default 1e-3)')
-    parser.add_argument('--max-depth', type=float, default=10.0, help='metres (default 10)')
+    parser.add_argument(
+        '--min-depth', type=float, help="metres (default: the protocol's / dataset's, else 1e-3)"
+    )
+    parser.add_argument(
+        '--max-depth',
+        type=float,
+        help="metres (default: the protocol's / dataset's: nyuv2 10, kitti 80; else 10)",
+    )
+    parser.add_argument(
+        '--protocol',
+        choices=PROTOCOL_CHOICES,
+        help="the paper's evaluation protocol: nyuv2 (Eigen crop, 1e-3..10 m) or kitti (Garg "
+        "crop, 1e-3..80 m); default: the --dataset's (none for tum, folder and bags)",
+    )
     parser.add_argument(
         '--stamp-tolerance-ms',
         type=float,
-        default=5.0,
-        help='max header-stamp difference when pairing (default 5; 0 = exact)',
+        help='max header-stamp difference when pairing (default 5; 0 = exact); TUM: colour/depth '
+        f'association window (default {TUM_ASSOCIATION_MS:g})',
     )
     parser.add_argument('--max-frames', type=int, help='evaluate only the first N pairs')
     parser.add_argument(
@@ -48,6 +72,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help='F-score distance in metres (default 0.05)',
     )
     parser.add_argument('--device', default='auto', help='auto (default), cpu, cuda, cuda:N')
+    parser.add_argument(
+        '--backend',
+        default='auto',
+        choices=('auto', 'torch', 'onnxruntime', 'openvino', 'tensorrt'),
+        help='Engine backend (default auto: the fastest installed one that reads the artifact)',
+    )
     parser.add_argument('--out', type=Path, required=True, help='result directory')
     parser.add_argument(
         '--write-bag',
@@ -59,6 +89,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         'pixio-ros eval',
     )
     parser.add_argument('--force', action='store_true', help='replace existing outputs')
+    add_dataset_options(parser, split_default='test')
 
 
 def run(args: argparse.Namespace) -> int:
@@ -66,26 +97,41 @@ def run(args: argparse.Namespace) -> int:
     # Idle OpenMP workers sleep instead of spinning: on a busy 2-core machine spinning made a
     # tiny model's inference 50x slower between numpy-heavy metric steps. Set before torch loads.
     os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
-    from pixio_ros.evaluation.config import EvalConfig
+    from pixio_ros.evaluation.config import EvalConfig, resolve_protocol_and_range
     from pixio_ros.evaluation.run import run_evaluation
 
+    protocol, min_depth, max_depth = resolve_protocol_and_range(
+        dataset=args.dataset,
+        protocol=args.protocol,
+        min_depth=args.min_depth,
+        max_depth=args.max_depth,
+    )
+    tolerance = args.stamp_tolerance_ms
+    if tolerance is None:
+        tolerance = TUM_ASSOCIATION_MS if args.dataset == 'tum' else BAG_STAMP_TOLERANCE_MS
     config = EvalConfig(
         bag=args.bag,
-        image_topic=args.image_topic,
-        depth_topic=args.depth_topic,
+        image_topic=args.image_topic or '',
+        depth_topic=args.depth_topic or '',
         out=args.out,
         model=args.model,
         prediction_topic=args.prediction_topic,
         camera_info_topic=args.camera_info_topic,
         align=args.align,
-        min_depth=args.min_depth,
-        max_depth=args.max_depth,
-        stamp_tolerance_ms=args.stamp_tolerance_ms,
+        min_depth=min_depth,
+        max_depth=max_depth,
+        stamp_tolerance_ms=tolerance,
         max_frames=args.max_frames,
         write_bag=args.write_bag,
         force=args.force,
         device=args.device,
+        backend=args.backend,
         fscore_threshold=args.fscore_threshold,
+        dataset=args.dataset,
+        split=args.split,
+        data_root=args.data_root,
+        depth_root=args.depth_root,
+        protocol=protocol,
     )
     document = run_evaluation(config, progress=True)
     print_summary(document)
@@ -102,10 +148,17 @@ def print_summary(document: dict) -> None:
             'the pipeline.',
             file=sys.stderr,
         )
+    found = f'{frames["paired"]} paired' if 'paired' in frames else f'{frames["listed"]} listed'
     print(
         f'frames: {frames["evaluated"]} evaluated of {frames["selected"]} selected '
-        f'({frames["paired"]} paired, skipped {frames["skipped"] or "none"})'
+        f'({found}, skipped {frames["skipped"] or "none"})'
     )
+    protocol = document.get('protocol')
+    if protocol:
+        print(
+            f'protocol {protocol["name"]}: {protocol["crop"]} crop, depth '
+            f'{protocol["min_depth"]:g}..{protocol["max_depth"]:g} m, per-image metrics averaged'
+        )
     print(
         f'{summary["metrics_kind"]}: AbsRel {depth["abs_rel"]:.4f}  RMSE {depth["rmse"]:.4f} m'
         f'  delta1 {depth["delta1"]:.4f}  SILog {depth["silog"]:.4f}'

@@ -61,14 +61,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         '--format',
         dest='fmt',
-        choices=('torchscript', 'export'),
+        choices=('torchscript', 'export', 'onnx'),
         default=None,
-        help='torchscript (.ts; older torch and libtorch load it) or export '
-        '(.pt2, via torch.export); default: export for an -o ending in .pt2, '
-        'torchscript otherwise. Loading reads the content, so any -o name works '
-        "except the other format's suffix, which is refused",
+        help='torchscript (.ts; older torch and libtorch load it), export (.pt2, via '
+        'torch.export) or onnx (.onnx, opset 18, for the onnxruntime, openvino and tensorrt '
+        "backends; needs pip install 'pixio_ros[onnx]'); default: from the -o suffix, "
+        'torchscript for any other. Loading reads the content, so any -o name works except '
+        "another format's suffix, which is refused",
     )
-    parser.add_argument('--dtype', choices=('fp32', 'fp16', 'bf16'), default='fp32')
+    parser.add_argument(
+        '--dtype',
+        choices=('fp32', 'fp16', 'bf16'),
+        default='fp32',
+        help='weights precision (default fp32; onnx: fp32 only, the backend picks its '
+        'precision at run time)',
+    )
     parser.add_argument('--device', default='cpu', help='cpu (default) or cuda[:N]')
     parser.add_argument('-o', '--output', type=Path, required=True, help='artifact file to write')
     parser.add_argument('--force', action='store_true', help='replace an existing output')

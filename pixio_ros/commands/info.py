@@ -6,7 +6,10 @@ import argparse
 import json
 from pathlib import Path
 
-HELP = "Show an artifact's metadata (size, head, input size, outputs, sources) and sha256."
+HELP = (
+    "Show an artifact's metadata (size, head, input size, outputs, sources), sha256 and the "
+    'backends that run it here.'
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -23,6 +26,8 @@ def run(args: argparse.Namespace) -> int:
         random_init_parts,
         read_metadata,
     )
+    from pixio_ros.runtime.backends import backend_available, readers_of
+    from pixio_ros.runtime.precision import cpu_precision
 
     metadata = read_metadata(args.artifact)
     document = {**metadata.as_dict(), 'sha256': file_sha256(args.artifact)}
@@ -33,6 +38,12 @@ def run(args: argparse.Namespace) -> int:
     print(f'  sha256: {document.pop("sha256")}')
     for key in sorted(document):
         print(f'  {key}: {json.dumps(document[key])}')
+    readers = readers_of(metadata.format)
+    installed = [name for name in readers if backend_available(name)]
+    print(
+        f'  backends: {", ".join(readers)} read it; installed here: '
+        f'{", ".join(installed) or "none"} (this CPU: {cpu_precision().describe()})'
+    )
     parts = random_init_parts(metadata)
     if parts:
         print(f'  note: {random_init_message(parts)}.')

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
-from pixio_ros.commands.args import HXW_HELP, parse_hxw
+from pixio_ros.commands.args import HXW_HELP, add_dataset_options, parse_hxw
 
 if TYPE_CHECKING:
     from pixio_ros.training import RGBDSample
@@ -18,18 +18,27 @@ if TYPE_CHECKING:
 
 TRAINING_LOGGER = 'pixio_ros.training'
 
-HELP = 'Train a depth / point-map head on a frozen Pixio encoder from RGB-D bags or a folder.'
+HELP = (
+    'Train a depth / point-map head on a frozen Pixio encoder from RGB-D bags, a folder or a '
+    'public dataset (NYUv2, KITTI, TUM RGB-D).'
+)
 DESCRIPTION = f"""{HELP}
 
 Data: one or more rosbags (--bag, with --image-topic, --depth-topic and, for the point-map head,
 --camera-info-topic; depth aligned to colour, 16UC1 mm or 32FC1 m), or a folder (--data) with
 rgb/NAME.png|jpg, depth/NAME.png (16-bit millimetres, 0 = invalid) and intrinsics.yaml
 (fx, fy, cx, cy in pixels, or K as a 3x3 list; optionally D and distortion_model, plumb_bob
-by default). Point-map targets are the camera's undistorted rays, as the node uses them. The
-last --val-fraction of each bag's frames validate. RUN_DIR receives best/last .safetensors
+by default), or a public dataset (--dataset nyuv2|kitti|tum|folder PATH, see below; the
+labeled NYUv2 .mat trains on its official train split, NYUv2 frames are cut to the Eigen
+crop as the Pixio paper does, and --max-depth defaults to the dataset's range: 10 m, KITTI
+80 m). Point-map targets are the camera's undistorted rays, as the node uses them. The last
+--val-fraction of each source's frames validate. RUN_DIR receives best/last .safetensors
 heads, their JSON, last_state.pt (for --resume), train_log.csv and curves.png. Then:
 pixio-ros export --encoder CKPT --head RUN_DIR/best.safetensors -o model.ts
 """
+TUM_ASSOCIATION_MS = 20.0
+BAG_STAMP_TOLERANCE_MS = 5.0
+DEFAULT_MAX_DEPTH_M = 10.0
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -51,14 +60,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     data = parser.add_mutually_exclusive_group(required=True)
     data.add_argument('--bag', type=Path, nargs='+', help='rosbag2 directories or ROS 1 bags')
     data.add_argument('--data', type=Path, help='folder dataset (see above)')
+    add_dataset_options(parser, split_default='train', sources=data)
+    # --dataset belongs to the exclusive data sources; its PATH is the positional argument.
+    parser.add_argument(
+        'path', type=Path, nargs='?', metavar='PATH', help='the dataset, with --dataset NAME'
+    )
     parser.add_argument('--image-topic', help='Image or CompressedImage topic (with --bag)')
     parser.add_argument('--depth-topic', help='depth Image topic aligned to colour (with --bag)')
     parser.add_argument('--camera-info-topic', help='colour CameraInfo (needed for --head points)')
     parser.add_argument(
         '--stamp-tolerance-ms',
         type=float,
-        default=5.0,
-        help='colour/depth header stamp pairing tolerance (default 5)',
+        help='colour/depth header stamp pairing tolerance (default 5); TUM: the association '
+        f'window (default {TUM_ASSOCIATION_MS:g})',
     )
     parser.add_argument('--out', type=Path, required=True, help='run directory (RUN_DIR)')
     parser.add_argument(
@@ -70,7 +84,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--epochs', type=int, default=10)
     parser.add_argument('--batch', type=int, default=4)
     parser.add_argument('--lr', type=float, help='default 1e-4 (DPT heads) / 2e-4 (linear)')
-    parser.add_argument('--max-depth', type=float, default=10.0, help='metres (default 10)')
+    parser.add_argument(
+        '--max-depth',
+        type=float,
+        help="the head's depth range, metres (default: the dataset's, nyuv2 10, kitti 80; else 10)",
+    )
     parser.add_argument('--min-depth', type=float, default=1e-3, help='metres (default 1e-3)')
     parser.add_argument('--val-fraction', type=float, default=0.1)
     parser.add_argument(
@@ -132,6 +150,42 @@ def _training_log_on_stderr() -> Iterator[None]:
         logger.setLevel(level)
 
 
+def _check_sources(args: argparse.Namespace) -> None:
+    """Refuse a PATH without --dataset (and --dataset without PATH) before anything loads."""
+    from pixio_ros.training import TrainingError
+
+    dataset_options = [
+        option
+        for option, value in (
+            ('--split', args.split),
+            ('--data-root', args.data_root),
+            ('--depth-root', args.depth_root),
+        )
+        if value is not None
+    ]
+    if args.dataset is None and args.path is not None:
+        raise TrainingError(
+            f'{args.path}: a PATH is read with --dataset NAME (nyuv2, kitti, tum, folder).'
+        )
+    if args.dataset is None and dataset_options:
+        raise TrainingError(f'{", ".join(dataset_options)} read datasets; pass --dataset NAME.')
+    if args.dataset is not None and args.path is None:
+        raise TrainingError(f'--dataset {args.dataset} needs the dataset PATH.')
+    if args.dataset is not None and (args.bag or args.data):
+        raise TrainingError('give one data source: --bag, --data or --dataset NAME PATH.')
+
+
+def _max_depth(args: argparse.Namespace) -> float:
+    """--max-depth, else the dataset's range (the head's range follows the data)."""
+    if args.max_depth is not None:
+        return float(args.max_depth)
+    if args.dataset is not None:
+        from pixio_ros.data.datasets import get_dataset_info
+
+        return get_dataset_info(args.dataset).max_depth
+    return DEFAULT_MAX_DEPTH_M
+
+
 def _load_samples(
     args: argparse.Namespace,
 ) -> tuple[list[RGBDSample], list[RGBDSample]]:
@@ -141,9 +195,22 @@ def _load_samples(
         load_folder_samples,
         split_by_time,
     )
+    from pixio_ros.training.samples import load_dataset_samples
 
     if args.data is not None:
         return split_by_time([load_folder_samples(args.data)], args.val_fraction)
+    tolerance = args.stamp_tolerance_ms
+    if args.dataset is not None:
+        data = load_dataset_samples(
+            args.dataset,
+            args.path,
+            split=args.split,
+            data_root=args.data_root,
+            depth_root=args.depth_root,
+            max_difference_s=None if tolerance is None else tolerance / 1000.0,
+        )
+        print(f'{data.description}: {len(data.samples)} frames', file=sys.stderr)
+        return split_by_time([data.samples], args.val_fraction)
     if not args.image_topic or not args.depth_topic:
         raise TrainingError('--bag needs --image-topic and --depth-topic.')
     sources = [
@@ -152,7 +219,7 @@ def _load_samples(
             image_topic=args.image_topic,
             depth_topic=args.depth_topic,
             camera_info_topic=args.camera_info_topic,
-            stamp_tolerance_ms=args.stamp_tolerance_ms,
+            stamp_tolerance_ms=BAG_STAMP_TOLERANCE_MS if tolerance is None else tolerance,
         )
         for bag in args.bag
     ]
@@ -168,6 +235,7 @@ def run(args: argparse.Namespace) -> int:
 def _train(args: argparse.Namespace) -> int:
     from pixio_ros.training import TrainConfig, train_head
 
+    _check_sources(args)
     config = TrainConfig(
         encoder=args.encoder,
         head_kind=cast('HeadKind', args.head),
@@ -176,7 +244,7 @@ def _train(args: argparse.Namespace) -> int:
         epochs=args.epochs,
         batch=args.batch,
         lr=args.lr,
-        max_depth=args.max_depth,
+        max_depth=_max_depth(args),
         min_depth=args.min_depth,
         device=_training_device(args.device),
         amp=cast('AmpMode', args.amp),

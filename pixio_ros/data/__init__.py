@@ -1,6 +1,17 @@
-"""Bags in and out (rosbags), stamp pairing, and the synthetic RGB-D sample scene."""
+"""Bags (rosbags), stamp pairing, the synthetic scene, and RGB-D samples from every source.
+
+Samples come from bags, folders and the public depth datasets (NYUv2, KITTI, TUM RGB-D).
+"""
 
 from pixio_ros.data.bag import BagReader, RawMessage, StampedMessage
+from pixio_ros.data.datasets import (
+    DATASET_NAMES,
+    DATASETS,
+    Dataset,
+    DatasetInfo,
+    get_dataset_info,
+    open_dataset,
+)
 from pixio_ros.data.decode import (
     decode_color,
     decode_depth_image,
@@ -9,6 +20,7 @@ from pixio_ros.data.decode import (
 from pixio_ros.data.errors import DataError
 from pixio_ros.data.ply import write_ply
 from pixio_ros.data.sample_bag import SampleBagSpec, render_frame, write_sample_bag
+from pixio_ros.data.samples import RGBDSample
 from pixio_ros.data.scene import (
     Scene,
     build_scene,
@@ -19,8 +31,13 @@ from pixio_ros.data.scene import (
 from pixio_ros.data.stamps import StampPairing, nearest_index, pair_stamps
 
 __all__ = [
+    'DATASETS',
+    'DATASET_NAMES',
     'BagReader',
     'DataError',
+    'Dataset',
+    'DatasetInfo',
+    'RGBDSample',
     'RawMessage',
     'SampleBagSpec',
     'StampPairing',
@@ -31,7 +48,9 @@ __all__ = [
     'decode_color',
     'decode_depth_image',
     'decode_point_cloud',
+    'get_dataset_info',
     'nearest_index',
+    'open_dataset',
     'pair_stamps',
     'realistic_camera',
     'realistic_intrinsics',

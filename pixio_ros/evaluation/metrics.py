@@ -60,16 +60,30 @@ def check_depth_range(min_depth: float, max_depth: float) -> None:
 
 
 def valid_mask(
-    pred: np.ndarray, gt: np.ndarray, *, min_depth: float, max_depth: float
+    pred: np.ndarray,
+    gt: np.ndarray,
+    *,
+    min_depth: float,
+    max_depth: float,
+    region: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Masks of evaluated pixels.
 
+    Args:
+        pred: (H, W) predicted depth.
+        gt: (H, W) ground truth.
+        min_depth: valid ground truth is above this.
+        max_depth: valid ground truth is below this.
+        region: (H, W) bool, the pixels a protocol scores (its crop); None = all.
+
     Returns:
-        `(gt_valid, valid)`: ground truth inside (min_depth, max_depth), and that intersected with
-        a finite, positive prediction. Both (H, W) bool.
+        `(gt_valid, valid)`: ground truth inside (min_depth, max_depth) (and the region), and
+        that intersected with a finite, positive prediction. Both (H, W) bool.
     """
     with np.errstate(invalid='ignore'):
         gt_valid = np.isfinite(gt) & (gt > min_depth) & (gt < max_depth)
+        if region is not None:
+            gt_valid &= region
         valid = gt_valid & np.isfinite(pred) & (pred > 0)
     return gt_valid, valid
 
@@ -115,6 +129,7 @@ def score_frame(
     min_depth: float,
     max_depth: float,
     min_valid_pixels: int = MIN_VALID_PIXELS,
+    region: np.ndarray | None = None,
 ) -> FrameDepthScore | None:
     """Align and score one image; None when fewer than `min_valid_pixels` pixels are valid.
 
@@ -125,12 +140,15 @@ def score_frame(
         min_depth: evaluated range lower bound, metres (exclusive).
         max_depth: evaluated range upper bound, metres (exclusive).
         min_valid_pixels: images with fewer valid pixels are skipped.
+        region: (H, W) bool, the pixels scored (a protocol's crop); None = every pixel.
     """
     if pred.shape != gt.shape:
         raise EvaluationError(
             f'prediction shape {pred.shape} differs from ground truth {gt.shape}; resize first.'
         )
-    gt_valid, valid = valid_mask(pred, gt, min_depth=min_depth, max_depth=max_depth)
+    if region is not None and region.shape != gt.shape:
+        raise EvaluationError(f'region {region.shape} differs from ground truth {gt.shape}.')
+    gt_valid, valid = valid_mask(pred, gt, min_depth=min_depth, max_depth=max_depth, region=region)
     count = int(valid.sum())
     if count < min_valid_pixels:
         return None

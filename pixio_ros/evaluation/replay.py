@@ -1,12 +1,14 @@
-"""Offline replay: decode each paired frame, predict, score it, and collect the results.
+"""Offline replay: decode each frame (bag messages or a dataset sample), predict, score, collect.
 
 Deterministic: frames are processed in a fixed order, the model runs on CPU/GPU in inference
-mode, and summaries are image-level means over the frames in stamp order.
+mode, and summaries are image-level means over the frames in order. With a protocol
+(`pixio_ros.evaluation.protocol`) only its crop of each ground truth is scored.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -14,6 +16,7 @@ import numpy as np
 
 from pixio_ros.data.bag import BagReader
 from pixio_ros.data.decode import ImageCodecError, decode_color, decode_depth_image
+from pixio_ros.data.samples import RGBDSample
 from pixio_ros.evaluation.alignment import ALIGN_NONE
 from pixio_ros.evaluation.config import EvalConfig
 from pixio_ros.evaluation.errors import EvaluationError
@@ -21,11 +24,15 @@ from pixio_ros.evaluation.metrics import FrameDepthScore, score_frame
 from pixio_ros.evaluation.output_bag import PixioBagWriter
 from pixio_ros.evaluation.plan import DEPTH, IMAGE, PREDICTION, EvaluationPlan, FramePlan
 from pixio_ros.evaluation.pointcloud import score_point_clouds
-from pixio_ros.evaluation.predictors import FramePrediction, Predictor
+from pixio_ros.evaluation.predictors import Predictor
+from pixio_ros.evaluation.protocol import EvalProtocol, get_protocol
 from pixio_ros.runtime.camera import CameraError, PinholeCamera, backproject
 from pixio_ros.runtime.products import Wanted, build_products
 
 MS_PER_S: Final = 1000.0
+NS_PER_S: Final = 1_000_000_000
+DATASET_FRAME_ID: Final = 'camera'
+"""frame_id of a dataset frame's products in --write-bag (datasets name no TF frame)."""
 # Relative-error histogram (|pred - gt| / gt) over every valid pixel of every frame.
 HISTOGRAM_EDGES: Final = np.linspace(0.0, 1.0, 51)
 
@@ -90,15 +97,19 @@ class Replayer:
 
     Args:
         config: the run's configuration.
-        plan: frames and cameras from `build_plan`.
+        plan: frames and cameras from `build_plan` (None when the frames are dataset samples).
         predictor: an EnginePredictor or a TopicPredictor.
         writer: optional output bag writer.
+
+    Attributes:
+        gt_sizes: every (H, W) of ground truth scored (the protocol's crop boxes are reported
+            per size).
     """
 
     def __init__(
         self,
         config: EvalConfig,
-        plan: EvaluationPlan,
+        plan: EvaluationPlan | None,
         predictor: Predictor,
         writer: PixioBagWriter | None = None,
     ) -> None:
@@ -106,23 +117,37 @@ class Replayer:
         self.plan = plan
         self.predictor = predictor
         self.writer = writer
+        self.protocol: EvalProtocol | None = (
+            get_protocol(config.protocol) if config.protocol is not None else None
+        )
+        self.gt_sizes: set[tuple[int, int]] = set()
+
+    def _bag_plan(self) -> EvaluationPlan:
+        """The plan of a bag replay (dataset replays have none)."""
+        if self.plan is None:
+            raise EvaluationError('bag frames need the plan from build_plan; this is a dataset.')
+        return self.plan
 
     def _decode(self, messages: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
         return decode_color(messages[IMAGE]), decode_depth_image(messages[DEPTH])
 
-    def _score(self, prediction: FramePrediction, gt: np.ndarray) -> FrameDepthScore | None:
+    def _score(self, depth: np.ndarray, gt: np.ndarray, align: str) -> FrameDepthScore | None:
+        region = None
+        if self.protocol is not None:
+            region = self.protocol.region(gt.shape[0], gt.shape[1])
         return score_frame(
-            prediction.depth,
+            depth,
             gt,
-            align=self.config.align,
+            align=align,
             min_depth=self.config.min_depth,
             max_depth=self.config.max_depth,
+            region=region,
         )
 
     def process(
         self, frame: FramePlan, messages: dict[str, Any], histogram: np.ndarray | None = None
     ) -> tuple[FrameResult, FrameView | None]:
-        """Score one frame; bad frames come back with a skip status instead of raising."""
+        """Score one frame of a bag; bad frames come back with a skip status instead of raising."""
         start = time.perf_counter()
         result = FrameResult(frame.number, frame.stamp_ns, STATUS_OK)
         if PREDICTION in frame.indices and frame.indices[PREDICTION] is None:
@@ -133,28 +158,55 @@ class Replayer:
         except ImageCodecError as err:
             result.status, result.detail = SKIP_DECODE, str(err)
             return result, None
+        camera = _camera_for(self._bag_plan(), frame, gt.shape)
+        frame_id = messages[IMAGE].header.frame_id
+        return self._evaluate(result, rgb, gt, camera, messages, frame_id, histogram, start)
+
+    def process_sample(
+        self, number: int, sample: RGBDSample, histogram: np.ndarray | None = None
+    ) -> tuple[FrameResult, FrameView | None]:
+        """Score one dataset sample; its stamp is its capture time, else its number in seconds.
+
+        Raises:
+            DataError: the sample's files cannot be read (a benchmark must not silently lose
+                frames, so this stops the run and names the file).
+        """
+        start = time.perf_counter()
+        stamp = sample.stamp_ns if sample.stamp_ns is not None else number * NS_PER_S
+        result = FrameResult(number, stamp, STATUS_OK)
+        rgb, gt = sample.frame()
+        return self._evaluate(
+            result, rgb, gt, sample.camera, {}, DATASET_FRAME_ID, histogram, start
+        )
+
+    def _evaluate(
+        self,
+        result: FrameResult,
+        rgb: np.ndarray,
+        gt: np.ndarray,
+        camera: PinholeCamera | None,
+        messages: dict[str, Any],
+        frame_id: str,
+        histogram: np.ndarray | None,
+        start: float,
+    ) -> tuple[FrameResult, FrameView | None]:
+        """Predict, write the products, score: the part bags and datasets share."""
         prediction = self.predictor.predict(rgb, messages, gt.shape)
         if prediction.inference_ms is not None:
             result.inference_ms = prediction.inference_ms
-        camera = _camera_for(self.plan, frame, gt.shape)
         if self.writer is not None:
             products = build_products(
                 prediction.outputs, rgb, camera, Wanted.everything(), self.predictor.product_options
             )
-            self.writer.write_frame(products, frame.stamp_ns, messages[IMAGE].header.frame_id)
-        score = self._score(prediction, gt)
+            self.writer.write_frame(products, result.stamp_ns, frame_id)
+        self.gt_sizes.add((gt.shape[0], gt.shape[1]))
+        score = self._score(prediction.depth, gt, self.config.align)
         if score is None:
             result.status = SKIP_FEW_PIXELS
             return result, None
         result.metrics = score.metrics
         if self.config.align != ALIGN_NONE:  # the metric (unaligned) view, labelled apart
-            raw = score_frame(
-                prediction.depth,
-                gt,
-                align=ALIGN_NONE,
-                min_depth=self.config.min_depth,
-                max_depth=self.config.max_depth,
-            )
+            raw = self._score(prediction.depth, gt, ALIGN_NONE)
             result.raw_metrics = raw.metrics if raw is not None else {}
         result.valid_pixels, result.coverage = score.valid_pixels, score.coverage
         result.scale, result.shift = score.scale, score.shift
@@ -182,28 +234,56 @@ class Replayer:
 
         from pixio_ros.evaluation.plan import iter_frame_messages
 
+        plan = self._bag_plan()
         histogram = np.zeros(len(HISTOGRAM_EDGES) - 1, dtype=np.int64)
         results: dict[int, FrameResult] = {}
         start = time.perf_counter()
-        with tqdm(
-            total=len(self.plan.frames), desc='eval', unit='frame', disable=not progress
-        ) as bar:
-            for frame, messages in iter_frame_messages(bag, self.plan):
+        with tqdm(total=len(plan.frames), desc='eval', unit='frame', disable=not progress) as bar:
+            for frame, messages in iter_frame_messages(bag, plan):
                 results[frame.number], _ = self.process(frame, messages, histogram)
                 bar.update()
         wall = time.perf_counter() - start
-        frames = [results[f.number] for f in self.plan.frames if f.number in results]
+        frames = [results[f.number] for f in plan.frames if f.number in results]
         return ReplayOutput(frames, histogram, wall)
+
+    def run_samples(self, samples: Sequence[RGBDSample], *, progress: bool = False) -> ReplayOutput:
+        """Process dataset samples in order; frame numbers are their positions."""
+        from tqdm import tqdm
+
+        histogram = np.zeros(len(HISTOGRAM_EDGES) - 1, dtype=np.int64)
+        results = []
+        start = time.perf_counter()
+        for number, sample in enumerate(
+            tqdm(samples, desc='eval', unit='frame', disable=not progress)
+        ):
+            results.append(self.process_sample(number, sample, histogram)[0])
+        return ReplayOutput(results, histogram, time.perf_counter() - start)
+
+    def sample_views(
+        self, samples: Sequence[RGBDSample], numbers: list[int]
+    ) -> dict[int, FrameView]:
+        """Re-run the samples ``numbers`` (for the report's panels) and return their arrays."""
+        views = {}
+        writer, self.writer = self.writer, None  # already written during `run_samples`
+        try:
+            for number in sorted(set(numbers)):
+                _, view = self.process_sample(number, samples[number])
+                if view is not None:
+                    views[number] = view
+        finally:
+            self.writer = writer
+        return views
 
     def views(self, bag: BagReader, numbers: list[int]) -> dict[int, FrameView]:
         """Re-run the frames `numbers` (for the report's panels) and return their arrays."""
         from pixio_ros.evaluation.plan import iter_frame_messages
 
-        wanted = [f for f in self.plan.frames if f.number in set(numbers)]
+        plan = self._bag_plan()
+        wanted = [f for f in plan.frames if f.number in set(numbers)]
         views = {}
         writer, self.writer = self.writer, None  # already written during `run`
         try:
-            for frame, messages in iter_frame_messages(bag, self.plan, wanted):
+            for frame, messages in iter_frame_messages(bag, plan, wanted):
                 _, view = self.process(frame, messages)
                 if view is not None:
                     views[frame.number] = view

@@ -102,34 +102,98 @@ def _model_lines(model: dict[str, Any]) -> list[str]:
         f'input {model.get("input_size", "?")}, device {model.get("device", "?")}',
     ]
     if model.get('random_weights'):
-        lines.append(
-            '- **WARNING: this artifact has random weights; its depth is not meaningful '
-            'and these numbers only exercise the pipeline.**'
-        )
+        metadata = model.get('metadata') or {}
+        if metadata.get('head_trained') and not metadata.get('encoder_pretrained', True):
+            lines.append(
+                "- **WARNING: this artifact's encoder has random weights (its head was trained "
+                'on them, e.g. by `pixio-ros demo` on synthetic scenes); these numbers say '
+                'nothing about Pixio.**'
+            )
+        else:
+            lines.append(
+                '- **WARNING: this artifact has random weights; its depth is not meaningful '
+                'and these numbers only exercise the pipeline.**'
+            )
     return lines
+
+
+def _source_lines(document: dict[str, Any]) -> list[str]:
+    """Where the frames came from: the bag and its topics, or the dataset."""
+    config = document['config']
+    if 'dataset' in document:
+        dataset = document['dataset']
+        extras = ', '.join(
+            f'{key.replace("_", " ")} {dataset[key]}'
+            for key in ('split', 'file_list', 'listed_without_ground_truth', 'associated')
+            if key in dataset
+        )
+        lines = [
+            f'- dataset: {dataset["title"]} `{dataset["path"]}`'
+            + (f' ({extras})' if extras else '')
+        ]
+        camera = dataset.get('camera')
+        if camera:
+            lines.append(
+                f'- camera: {camera["width"]}x{camera["height"]}, fx {camera["fx"]:.2f}, fy '
+                f'{camera["fy"]:.2f}, cx {camera["cx"]:.2f}, cy {camera["cy"]:.2f}'
+                + (f', {camera["distortion_model"]} {camera["d"]}' if any(camera['d']) else '')
+            )
+        return lines
+    return [
+        f'- bag: `{document["bag"]["path"]}`',
+        f'- image `{config["image_topic"]}`, ground truth `{config["depth_topic"]}`, '
+        f'camera info `{config["camera_info_topic"]}`',
+    ]
+
+
+def _protocol_lines(document: dict[str, Any]) -> list[str]:
+    """The protocol (name, crop and its pixel box per ground-truth size, range) or the range."""
+    config = document['config']
+    protocol = document.get('protocol')
+    if not protocol:
+        return [
+            f'- depth range ({config["min_depth"]}, {config["max_depth"]}) m, stamp tolerance '
+            f'{config["stamp_tolerance_ms"]} ms, alignment **{config["align"]}**'
+        ]
+    boxes = '; '.join(
+        f'{size}: rows {box[0]}:{box[1]}, columns {box[2]}:{box[3]}'
+        for size, box in protocol['crop_boxes'].items()
+    )
+    return [
+        f'- protocol **{protocol["name"]}**: {protocol["crop"]} crop ({boxes or "no frame"}), '
+        f'depth range ({protocol["min_depth"]}, {protocol["max_depth"]}) m, alignment '
+        f'**{config["align"]}**',
+        f'- {protocol["prediction"]}; {protocol["averaging"]} ({protocol["reference"]})',
+    ]
+
+
+def _frame_counts(frames: dict[str, Any]) -> str:
+    """The Frames section's sentence (bag pairing counts, or the dataset's)."""
+    evaluated = f'**{frames["evaluated"]} evaluated**, skipped: {frames["skipped"] or "none"}.'
+    if 'paired' not in frames:
+        return f'{frames["listed"]} frames listed, {frames["selected"]} selected, {evaluated}'
+    return (
+        f'{frames["paired"]} image/depth pairs ({frames["unmatched_images"]} images and '
+        f'{frames["unmatched_depth"]} depth messages unmatched); {frames["selected"]} '
+        f'selected, {evaluated}'
+    )
 
 
 def write_report_md(document: dict[str, Any], plots: dict[str, str], path: Path) -> None:
     """A human summary with the metric table, pairing counts, speed and the plots."""
-    summary, config, bag = document['summary'], document['config'], document['bag']
+    summary, config = document['summary'], document['config']
     frames = summary['frames']
     kind = summary['metrics_kind']
     lines = [
         '# Depth evaluation',
         '',
-        f'- bag: `{bag["path"]}`',
+        *_source_lines(document),
         *_model_lines(document['model']),
-        f'- image `{config["image_topic"]}`, ground truth `{config["depth_topic"]}`, '
-        f'camera info `{config["camera_info_topic"]}`',
-        f'- depth range ({config["min_depth"]}, {config["max_depth"]}) m, stamp tolerance '
-        f'{config["stamp_tolerance_ms"]} ms, alignment **{config["align"]}**',
+        *_protocol_lines(document),
         '',
         '## Frames',
         '',
-        f'{frames["paired"]} image/depth pairs ({frames["unmatched_images"]} images and '
-        f'{frames["unmatched_depth"]} depth messages unmatched); {frames["selected"]} '
-        f'selected, **{frames["evaluated"]} evaluated**, skipped: '
-        f'{frames["skipped"] or "none"}.',
+        _frame_counts(frames),
         '',
         f'## Depth metrics ({kind.replace("_", " ")}; mean over images)',
         '',

@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 
 from pixio_ros import __version__
 from pixio_ros.data.bag import BagReader
+from pixio_ros.data.datasets import open_dataset
 from pixio_ros.evaluation.config import EvalConfig
 from pixio_ros.evaluation.errors import EvaluationError
 from pixio_ros.evaluation.output_bag import PixioBagWriter
 from pixio_ros.evaluation.plan import build_plan
 from pixio_ros.evaluation.plots import plot_error_histogram, plot_metrics_over_time, plot_panel
 from pixio_ros.evaluation.predictors import EnginePredictor, Predictor, TopicPredictor
-from pixio_ros.evaluation.replay import Replayer
+from pixio_ros.evaluation.replay import FrameView, Replayer, ReplayOutput
 from pixio_ros.evaluation.report import (
     METRICS_FILE,
     PER_FRAME_FILE,
@@ -34,6 +36,7 @@ if TYPE_CHECKING:
     from pixio_ros.runtime.engine import Engine
 
 ENGINE_WARMUP_RUNS = 3
+MS_PER_S: Final = 1000.0
 
 
 def _model_info(config: EvalConfig, engine: Engine | None) -> dict[str, Any]:
@@ -47,6 +50,7 @@ def _model_info(config: EvalConfig, engine: Engine | None) -> dict[str, Any]:
         'head_kind': metadata.head_kind,
         'input_size': list(engine.input_size),
         'device': str(engine.device),
+        'backend': engine.backend_info.summary(),
         'random_weights': bool(random_init_parts(metadata)),
         'metadata': engine.model_info(),
     }
@@ -59,69 +63,138 @@ def _load_predictor(config: EvalConfig) -> tuple[Predictor, Engine | None]:
 
     # TorchScript's profiling executor specialises the graph over the first calls; warm up past
     # them so the reported inference times are the steady state.
-    engine = Engine(config.model, device=config.device, warmup_runs=ENGINE_WARMUP_RUNS)
+    engine = Engine(
+        config.model,
+        device=config.device,
+        warmup_runs=ENGINE_WARMUP_RUNS,
+        backend=config.backend,
+    )
     return EnginePredictor(engine, extras=config.write_bag is not None), engine
 
 
 def run_evaluation(config: EvalConfig, *, progress: bool = False) -> dict[str, Any]:
     """Evaluate and write DIR (and the optional bag); returns the metrics.json document.
 
-    Nothing is written until every input has been checked; results are assembled under a
-    temporary name and moved into place at the end, so a failure leaves old outputs untouched.
+    The frames come from a bag, or from a public dataset when `config.dataset` is set. Nothing
+    is written until every input has been checked; results are assembled under a temporary
+    name and moved into place at the end, so a failure leaves old outputs untouched.
     """
     config.validate()
     check_writable(config.out, force=config.force)
     bag_inside_out = _inside(config.write_bag, config.out)
     if config.write_bag is not None and bag_inside_out is None:
         check_writable(config.write_bag, force=config.force)
+    if config.dataset is not None:
+        return _run_on_dataset(config, bag_inside_out, progress=progress)
     with BagReader(config.bag) as bag:
         plan = build_plan(bag, config)
         predictor, engine = _load_predictor(config)
-        with contextlib.ExitStack() as stack:
-            out_dir = stack.enter_context(atomic_output(config.out, force=config.force))
-            out_dir.mkdir()
-            writer = None
-            if config.write_bag is not None:
-                if bag_inside_out is not None:
-                    bag_path = out_dir / bag_inside_out
-                    bag_path.parent.mkdir(parents=True, exist_ok=True)
-                else:
-                    bag_path = stack.enter_context(
-                        atomic_output(config.write_bag, force=config.force)
-                    )
-                writer = stack.enter_context(
-                    PixioBagWriter(bag_path, single_file=config.write_bag_single_file)
-                )
+        with _outputs(config, bag_inside_out) as (out_dir, writer):
             replayer = Replayer(config, plan, predictor, writer)
             replay = replayer.run(bag, progress=progress)
-            summary = summarise(
-                replay.frames, plan.counts, align=config.align, wall_s=replay.wall_s
+            return _finish(
+                config,
+                replayer,
+                replay,
+                plan.counts,
+                {'bag': bag.info()},
+                engine,
+                out_dir,
+                lambda numbers: replayer.views(bag, numbers),
             )
-            if summary['frames']['evaluated'] == 0:
-                details = sorted({f.detail for f in replay.frames if f.detail})
-                raise EvaluationError(
-                    f'no frame could be evaluated (skipped: {summary["frames"]["skipped"]})'
-                    + (f'; first problem: {details[0]}' if details else '')
-                    + '; check the topics, encodings and --min-depth/--max-depth.'
-                )
-            document = {
-                'summary': summary,
-                'config': config.to_json(),
-                'model': _model_info(config, engine),
-                'bag': bag.info(),
-                'pixio_ros_version': __version__,
-            }
-            plots = _write_plots(replayer, bag, replay, summary, config, out_dir)
-            write_metrics_json(document, out_dir / METRICS_FILE)
-            write_per_frame_csv(replay.frames, out_dir / PER_FRAME_FILE)
-            write_report_md(document, plots, out_dir / REPORT_FILE)
+
+
+def _run_on_dataset(
+    config: EvalConfig, bag_inside_out: Path | None, *, progress: bool
+) -> dict[str, Any]:
+    """`run_evaluation` over a dataset's samples (lazy: one frame in memory at a time)."""
+    assert config.dataset is not None
+    dataset = open_dataset(
+        config.dataset,
+        config.bag,
+        split=config.split,
+        data_root=config.data_root,
+        depth_root=config.depth_root,
+        max_difference_s=config.stamp_tolerance_ms / MS_PER_S if config.dataset == 'tum' else None,
+    )
+    samples = dataset.samples[: config.max_frames] if config.max_frames else dataset.samples
+    counts = {'listed': len(dataset.samples), 'selected': len(samples)}
+    predictor, engine = _load_predictor(config)
+    with _outputs(config, bag_inside_out) as (out_dir, writer):
+        replayer = Replayer(config, None, predictor, writer)
+        replay = replayer.run_samples(samples, progress=progress)
+        return _finish(
+            config,
+            replayer,
+            replay,
+            counts,
+            {'dataset': dataset.describe()},
+            engine,
+            out_dir,
+            lambda numbers: replayer.sample_views(samples, numbers),
+        )
+
+
+@contextlib.contextmanager
+def _outputs(
+    config: EvalConfig, bag_inside_out: Path | None
+) -> Iterator[tuple[Path, PixioBagWriter | None]]:
+    """(staging result directory, output bag writer or None), moved into place on success."""
+    with contextlib.ExitStack() as stack:
+        out_dir = stack.enter_context(atomic_output(config.out, force=config.force))
+        out_dir.mkdir()
+        writer = None
+        if config.write_bag is not None:
+            if bag_inside_out is not None:
+                bag_path = out_dir / bag_inside_out
+                bag_path.parent.mkdir(parents=True, exist_ok=True)
+            else:
+                bag_path = stack.enter_context(atomic_output(config.write_bag, force=config.force))
+            writer = stack.enter_context(
+                PixioBagWriter(bag_path, single_file=config.write_bag_single_file)
+            )
+        yield out_dir, writer
+
+
+def _finish(
+    config: EvalConfig,
+    replayer: Replayer,
+    replay: ReplayOutput,
+    counts: dict[str, int],
+    source: dict[str, Any],
+    engine: Engine | None,
+    out_dir: Path,
+    views: Callable[[list[int]], dict[int, FrameView]],
+) -> dict[str, Any]:
+    """Summarise, then write metrics.json, per_frame.csv, the plots and report.md."""
+    summary = summarise(replay.frames, counts, align=config.align, wall_s=replay.wall_s)
+    if summary['frames']['evaluated'] == 0:
+        details = sorted({f.detail for f in replay.frames if f.detail})
+        checks = '' if config.dataset else 'the topics, encodings and '
+        raise EvaluationError(
+            f'no frame could be evaluated (skipped: {summary["frames"]["skipped"]})'
+            + (f'; first problem: {details[0]}' if details else '')
+            + f'; check {checks}--min-depth/--max-depth.'
+        )
+    document: dict[str, Any] = {
+        'summary': summary,
+        'config': config.to_json(),
+        'model': _model_info(config, engine),
+        **source,
+    }
+    if replayer.protocol is not None:
+        document['protocol'] = replayer.protocol.describe(replayer.gt_sizes)
+    document['pixio_ros_version'] = __version__
+    plots = _write_plots(views, replay, summary, config, out_dir)
+    write_metrics_json(document, out_dir / METRICS_FILE)
+    write_per_frame_csv(replay.frames, out_dir / PER_FRAME_FILE)
+    write_report_md(document, plots, out_dir / REPORT_FILE)
     return document
 
 
 def _write_plots(
-    replayer: Replayer,
-    bag: BagReader,
-    replay: Any,
+    views: Callable[[list[int]], dict[int, FrameView]],
+    replay: ReplayOutput,
     summary: dict[str, Any],
     config: EvalConfig,
     out_dir: Path,
@@ -130,14 +203,14 @@ def _write_plots(
     plot_error_histogram(np.asarray(replay.histogram), out_dir / PLOT_FILES['histogram'])
     written = {'over_time': PLOT_FILES['over_time'], 'histogram': PLOT_FILES['histogram']}
     picks = summary['best_median_worst']
-    views = replayer.views(bag, sorted(set(picks.values())))
+    frame_views = views(sorted(set(picks.values())))
     for key, number in picks.items():
-        if number in views:
+        if number in frame_views:
             title = (
                 f'{key} frame #{number}: AbsRel '
                 f'{replay.frames[_index(replay.frames, number)].metrics["abs_rel"]:.4f}'
             )
-            plot_panel(views[number], title, config.max_depth, out_dir / PLOT_FILES[key])
+            plot_panel(frame_views[number], title, config.max_depth, out_dir / PLOT_FILES[key])
             written[key] = PLOT_FILES[key]
     return written
 

@@ -2,14 +2,23 @@
 
 What an artifact file is (formats, metadata, detection, loading, the random-init rule) lives in
 `pixio_ros.model.artifact_format`; this module only compiles, checks parity and saves, and its
-reload check loads the file through that same module, exactly as the Engine will.
+reload check loads the file exactly as the Engine will: TorchScript and torch.export through
+`artifact_format.load_artifact`, ONNX through the Engine's ONNX backend
+(`pixio_ros.runtime.backends`, ONNX Runtime's CPU provider, the ONNX reference runtime).
+
+ONNX artifacts come from the torch.onnx dynamo exporter (opset `ONNX_OPSET`, needs onnxscript:
+the ``onnx`` extra) with dynamic batch, height and width, in fp32 only: the backends choose the
+precision they compute in at run time (bf16 on OpenVINO, fp16 on TensorRT).
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import logging
 import os
-from collections.abc import Mapping
+import warnings
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
@@ -23,6 +32,7 @@ from pixio_ros.model.artifact_format import (
     FORMAT_VERSION,
     FORMATS,
     METADATA_FILE,
+    ONNX_MIN_OPSET,
     ArtifactFormat,
     ArtifactMetadata,
     Precision,
@@ -47,6 +57,13 @@ EXPORT_MAX_GRID = 512
 EXPORT_MAX_BATCH = 64
 CHECK_BATCH = 2
 """Batch of the random parity-check input (2 so that torch.export keeps the batch dynamic)."""
+ONNX_OPSET = ONNX_MIN_OPSET
+"""Opset of the ONNX artifacts (18: what the dynamo exporter targets, OpenVINO and ORT read)."""
+ONNX_INPUT = 'image'
+ONNX_MAX_BYTES = (2 << 30) - (64 << 20)
+"""Largest weights of a single-file ONNX artifact: protobuf's 2 GiB, less room for the graph."""
+ONNX_EXTRA_HINT = "pip install 'pixio_ros[onnx]' (onnx, onnxscript, onnxruntime)"
+ONNX_EXPORT_LOGGERS = ('torch.onnx', 'onnx_ir', 'onnxscript')
 
 
 def build_metadata(
@@ -110,20 +127,102 @@ def _on(net: PixioNet, device: torch.device, dtype: torch.dtype) -> PixioNet:
     return copy.deepcopy(net).eval().to(device=device, dtype=dtype)
 
 
-def _compile(net: PixioNet, fmt: ArtifactFormat, example: Tensor) -> Any:
-    """TorchScript module or ExportedProgram for ``net`` (dynamic batch, height and width)."""
-    if fmt == 'torchscript':
-        with quiet_torchscript():
-            return torch.jit.script(net)
+def _dynamic_shapes() -> dict[str, dict[int, Any]]:
+    """Dynamic batch, and height and width in whole patches, for torch.export and ONNX."""
     grid_h = torch.export.Dim('grid_h', min=1, max=EXPORT_MAX_GRID)
     grid_w = torch.export.Dim('grid_w', min=1, max=EXPORT_MAX_GRID)
     batch = torch.export.Dim('batch', min=1, max=EXPORT_MAX_BATCH)
-    dynamic = {'image': {0: batch, 1: PATCH_SIZE * grid_h, 2: PATCH_SIZE * grid_w}}
-    return torch.export.export(net, (example,), dynamic_shapes=dynamic)
+    return {ONNX_INPUT: {0: batch, 1: PATCH_SIZE * grid_h, 2: PATCH_SIZE * grid_w}}
+
+
+@contextlib.contextmanager
+def _quiet_onnx_export() -> Iterator[None]:
+    """Keep the ONNX exporter's notes (optional torchvision ops, pytree deprecations) quiet."""
+    loggers = [logging.getLogger(name) for name in ONNX_EXPORT_LOGGERS]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore', FutureWarning)
+            warnings.simplefilter('ignore', DeprecationWarning)
+            warnings.simplefilter('ignore', UserWarning)
+            yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
+
+
+def _compile(net: PixioNet, fmt: ArtifactFormat, example: Tensor) -> Any:
+    """TorchScript module, ExportedProgram or ONNXProgram for ``net`` (dynamic B, H, W)."""
+    if fmt == 'torchscript':
+        with quiet_torchscript():
+            return torch.jit.script(net)
+    if fmt == 'onnx':
+        with _quiet_onnx_export():
+            return torch.onnx.export(
+                net,
+                (example,),
+                dynamo=True,
+                opset_version=ONNX_OPSET,
+                dynamic_shapes=_dynamic_shapes(),
+                input_names=[ONNX_INPUT],
+                output_names=list(net.output_keys),
+                external_data=False,
+                verbose=False,
+            )
+    return torch.export.export(net, (example,), dynamic_shapes=_dynamic_shapes())
+
+
+def _runnable(compiled: Any, fmt: ArtifactFormat, names: list[str]) -> Callable[..., Any]:
+    """The compiled network as a callable returning the output dict."""
+    if fmt == 'torchscript':
+        return compiled
+    if fmt == 'export':
+        return compiled.module()
+
+    def run_onnx(image: Tensor) -> dict[str, Tensor]:
+        with _quiet_onnx_export():
+            return dict(zip(names, compiled(image), strict=True))
+
+    return run_onnx
+
+
+def _check_onnx_export(net: PixioNet, dtype: Precision) -> None:
+    """Refuse what an ONNX artifact cannot be, before minutes of exporting."""
+    if dtype != 'fp32':
+        raise ModelError(
+            f'an ONNX artifact is exported in fp32, not {dtype}: its backends choose the '
+            'precision at run time (precision bf16 on OpenVINO with native bf16, fp16 on '
+            'TensorRT); export with --dtype fp32'
+        )
+    weight_bytes = sum(p.numel() * p.element_size() for p in net.parameters())
+    if weight_bytes > ONNX_MAX_BYTES:
+        raise ModelError(
+            f'a {net.encoder.size_name} network has {weight_bytes / (1 << 30):.1f} GiB of '
+            'weights, more than one ONNX file holds (2 GiB protobuf limit); export it as '
+            'TorchScript or torch.export (-o model.ts / model.pt2)'
+        )
+    missing = [name for name in ('onnx', 'onnxscript', 'onnxruntime') if not _importable(name)]
+    if missing:
+        raise ModelError(
+            f'--format onnx needs {", ".join(missing)}, which is not installed; {ONNX_EXTRA_HINT}'
+        )
+
+
+def _importable(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
 
 
 def _save(compiled: Any, fmt: ArtifactFormat, path: Path, metadata_json: str) -> None:
     """Write through a stream, so that any file name works (torch.export wants .pt2 on paths)."""
+    if fmt == 'onnx':
+        compiled.model.metadata_props[METADATA_FILE] = metadata_json
+        with _quiet_onnx_export():
+            compiled.save(path, external_data=False)
+        return
     extra = {METADATA_FILE: metadata_json}
     with path.open('wb') as stream:
         if fmt == 'torchscript':
@@ -158,19 +257,19 @@ def export_artifact(
 ) -> ArtifactMetadata:
     """Compile ``net`` into one artifact file with embedded metadata, checked against eager.
 
-    The file is written to a temporary name next to ``path``, reloaded with
-    `artifact_format.load_artifact` (the Engine's loader), run on a random uint8 batch at
-    ``input_size`` and compared with the eager network; only an artifact within
-    `PARITY_TOLERANCE` replaces ``path``.
+    The file is written to a temporary name next to ``path``, reloaded as the Engine loads it
+    (`artifact_format.load_artifact`; an ONNX file on the Engine's onnxruntime backend), run on
+    a random uint8 batch at ``input_size`` and compared with the eager network; only an
+    artifact within `PARITY_TOLERANCE` replaces ``path``.
 
     Args:
         net: The network to export (set to eval mode; converted on a copy if its device or
             dtype differ from ``device`` / ``dtype``).
         path: Output file. Loading reads the content, so any name works, except the
-            conventional suffix of the OTHER format (``.pt2`` for TorchScript, ``.ts`` for
-            torch.export), which would mislead people and is refused before anything is written.
+            conventional suffix of ANOTHER format (``.pt2``, ``.ts``, ``.onnx``), which would
+            mislead people and is refused before anything is written.
         input_size: (H, W) the consumer should resize to; multiples of 16.
-        fmt: 'torchscript' or 'export'.
+        fmt: 'torchscript', 'export' or 'onnx' (needs the ``onnx`` extra; fp32 only).
         dtype: 'fp32', 'fp16' or 'bf16' weights and activations.
         device: Device the artifact is compiled and checked on ('cpu', 'cuda').
         sources: Named source checkpoints (files or Hugging Face folders) whose sha256
@@ -208,6 +307,8 @@ def export_artifact(
     for name, source in (sources or {}).items():
         if not Path(source).exists():
             raise ModelError(f'source {name!r} ({source}) does not exist.')
+    if artifact_format == 'onnx':
+        _check_onnx_export(net, precision)
 
     model = _on(net, torch.device(device), DTYPES[precision])
     metadata = build_metadata(
@@ -227,7 +328,7 @@ def export_artifact(
         with torch.no_grad():
             reference = model(example)
             compiled = _compile(model, artifact_format, example)
-            runnable = compiled if artifact_format == 'torchscript' else compiled.module()
+            runnable = _runnable(compiled, artifact_format, list(model.output_keys))
             max_abs, max_rel = max_output_difference(reference, runnable(example))
             _check_parity(path, max_abs, max_rel, precision)
             metadata = replace(metadata, parity_max_abs_diff=max_abs)
@@ -235,10 +336,13 @@ def export_artifact(
             def save_and_verify(temp_path: Path) -> None:
                 """Write, reload as the Engine does and compare again before replacing path."""
                 _save(compiled, artifact_format, temp_path, metadata.to_json())
-                reloaded = load_artifact(temp_path, device=device)
-                if reloaded.metadata != metadata:
+                if artifact_format == 'onnx':
+                    reloaded_metadata, candidate = _reload_onnx(temp_path, example)
+                else:
+                    reloaded = load_artifact(temp_path, device=device)
+                    reloaded_metadata, candidate = reloaded.metadata, reloaded.module(example)
+                if reloaded_metadata != metadata:
                     raise ModelError(f'{path} did not read back the metadata it was written with.')
-                candidate = reloaded.module(example)
                 reloaded_abs, reloaded_rel = max_output_difference(reference, candidate)
                 _check_parity(path, reloaded_abs, reloaded_rel, precision)
 
@@ -248,6 +352,16 @@ def export_artifact(
     except Exception as err:  # compilation and export failures surface as user-facing errors
         raise ModelError(f'exporting {path} as {fmt}/{dtype} on {device} failed: {err}') from err
     return metadata
+
+
+def _reload_onnx(path: Path, example: Tensor) -> tuple[ArtifactMetadata, dict[str, Tensor]]:
+    """Metadata and outputs of an ONNX file as the Engine reads and runs it (onnxruntime CPU)."""
+    from pixio_ros.runtime.backends import open_backend
+
+    backend = open_backend(
+        path, backend='onnxruntime', device='cpu', precision='fp32', parity_check=False
+    )
+    return backend.metadata, backend(example.cpu())
 
 
 def _check_parity(path: Path, max_abs: float, max_rel: float, dtype: Precision) -> None:

@@ -4,33 +4,41 @@ This is the one place that knows what a Pixio artifact file is, shared by export
 the Engine (and so the node), evaluation and the demo. It needs torch alone, never the model
 code (encoder, heads, network), so any consumer with torch can use it.
 
-Two container formats hold the same contract (uint8 ``[B, H, W, 3]`` RGB in, a dict of float32
-maps out, metadata JSON embedded as ``extra/pixio_metadata.json``):
+Three container formats hold the same contract (uint8 ``[B, H, W, 3]`` RGB in, a dict of float32
+maps out, the same metadata JSON embedded):
 
-- ``torchscript`` (conventionally ``.ts``): a TorchScript zip (``code/``, ``constants.pkl``).
-  ``torch.jit`` is deprecated upstream but is what older torch and libtorch consumers load.
-- ``export`` (conventionally ``.pt2``): a torch.export archive (``archive_format`` = ``pt2``).
+- ``torchscript`` (conventionally ``.ts``): a TorchScript zip (``code/``, ``constants.pkl``),
+  metadata in ``extra/pixio_metadata.json``. ``torch.jit`` is deprecated upstream but is what
+  older torch and libtorch consumers load.
+- ``export`` (conventionally ``.pt2``): a torch.export archive (``archive_format`` = ``pt2``),
+  metadata in ``extra/pixio_metadata.json``.
+- ``onnx`` (conventionally ``.onnx``): an ONNX ``ModelProto`` protobuf (opset >= 18, dynamic
+  batch, height and width), metadata in the model's ``metadata_props`` under the key
+  ``pixio_metadata.json``. Torch cannot run it; the ONNX Runtime, OpenVINO and TensorRT
+  backends of `pixio_ros.runtime.backends` do.
 
-The format is always read from the archive's members, never from the file name: a file renamed
-to the other suffix still loads. Metadata is read straight from the zip, so inspecting a file
-never runs or unpickles it. Every failure is one `ArtifactError` line naming the file, what is
-wrong and the fix.
+The format is always read from the content, never from the file name: a file renamed to another
+suffix still loads. Metadata is read straight from the zip or, for ONNX, from the protobuf's
+top-level fields (the graph is skipped, not parsed, and the ``onnx`` package is not needed), so
+inspecting a file never runs or unpickles it. Every failure is one `ArtifactError` line naming
+the file, what is wrong and the fix.
 """
 
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import logging
 import os
 import warnings
 import zipfile
 import zlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Literal, TypeVar
+from typing import Any, BinaryIO, Literal, TypeVar
 
 import torch
 
@@ -46,6 +54,7 @@ __all__ = [
     'FORMAT_TITLES',
     'FORMAT_VERSION',
     'METADATA_FILE',
+    'ONNX_MIN_OPSET',
     'NO_HEAD',
     'OUTPUT_NAMES',
     'ArtifactError',
@@ -54,6 +63,7 @@ __all__ = [
     'LoadedArtifact',
     'Precision',
     'RandomInitWarning',
+    'TORCH_FORMATS',
     'detect_format',
     'load_artifact',
     'quiet_torchscript',
@@ -65,15 +75,32 @@ __all__ = [
 ]
 
 METADATA_FILE = 'pixio_metadata.json'
-"""Name of the metadata member, under ``<archive root>/extra/``."""
+"""Name of the metadata member, under ``<archive root>/extra/`` (the metadata_props key in ONNX)."""
+ONNX_MIN_OPSET = 18
+"""Oldest default-domain opset an ONNX artifact may use (what `pixio-ros export` writes)."""
 FORMAT_VERSION = 1
 """Metadata layout written by this pixio_ros; any other version is refused (re-export)."""
 
-ArtifactFormat = Literal['torchscript', 'export']
-FORMATS: tuple[ArtifactFormat, ...] = ('torchscript', 'export')
-FORMAT_SUFFIXES: dict[ArtifactFormat, str] = {'torchscript': '.ts', 'export': '.pt2'}
+ArtifactFormat = Literal['torchscript', 'export', 'onnx']
+FORMATS: tuple[ArtifactFormat, ...] = ('torchscript', 'export', 'onnx')
+TORCH_FORMATS: tuple[ArtifactFormat, ...] = ('torchscript', 'export')
+"""The formats torch loads (`load_artifact`); ``onnx`` runs on the ONNX backends instead."""
+FORMAT_SUFFIXES: dict[ArtifactFormat, str] = {
+    'torchscript': '.ts',
+    'export': '.pt2',
+    'onnx': '.onnx',
+}
 """Conventional file suffix of each format (a naming convention; loading reads the content)."""
-FORMAT_TITLES: dict[ArtifactFormat, str] = {'torchscript': 'TorchScript', 'export': 'torch.export'}
+FORMAT_TITLES: dict[ArtifactFormat, str] = {
+    'torchscript': 'TorchScript',
+    'export': 'torch.export',
+    'onnx': 'ONNX',
+}
+_FORMAT_NOUNS: dict[ArtifactFormat, str] = {
+    'torchscript': 'a TorchScript archive',
+    'export': 'a torch.export archive',
+    'onnx': 'an ONNX model',
+}
 
 Precision = Literal['fp32', 'fp16', 'bf16']
 DTYPES: dict[Precision, torch.dtype] = {
@@ -95,6 +122,7 @@ EXPORT_HINT = (
     '(or `pixio-ros export --random-init --size tiny -o model.ts` for a test artifact)'
 )
 REEXPORT_HINT = 're-export it with this pixio_ros: `pixio-ros export ... -o model.ts`'
+REEXPORT_HINT_ONNX = 're-export it with this pixio_ros: `pixio-ros export ... -o model.onnx`'
 
 _PT2_ARCHIVE_FORMAT = 'pt2'
 """Content of a torch.export archive's ``archive_format`` member."""
@@ -437,7 +465,7 @@ def suffix_format(path: str | os.PathLike[str]) -> ArtifactFormat | None:
 def suffix_conflict(path: str | os.PathLike[str], fmt: ArtifactFormat) -> str | None:
     """Why naming a ``fmt`` artifact ``path`` would mislead, or None when the name is fine.
 
-    Only a suffix that belongs to the OTHER format is a conflict; any other suffix (or none) is
+    Only a suffix that belongs to ANOTHER format is a conflict; any other suffix (or none) is
     allowed, since loading reads the content and never the name.
     """
     path = Path(path)
@@ -446,7 +474,7 @@ def suffix_conflict(path: str | os.PathLike[str], fmt: ArtifactFormat) -> str | 
         return None
     return (
         f'{path.name} has the {FORMAT_TITLES[named]} suffix {path.suffix} but --format {fmt} '
-        f'writes a {FORMAT_TITLES[fmt]} archive; name it {path.stem}{FORMAT_SUFFIXES[fmt]} or '
+        f'writes {_FORMAT_NOUNS[fmt]}; name it {path.stem}{FORMAT_SUFFIXES[fmt]} or '
         f'pass --format {named}'
     )
 
@@ -454,9 +482,8 @@ def suffix_conflict(path: str | os.PathLike[str], fmt: ArtifactFormat) -> str | 
 # --- reading the archive -------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def _open_archive(path: Path) -> Iterator[zipfile.ZipFile]:
-    """The artifact's zip archive, or an ArtifactError saying why it is not one."""
+def _check_file(path: Path) -> None:
+    """An ArtifactError when ``path`` is missing or a directory."""
     if path.is_dir():
         raise ArtifactError(
             f'{path} is a directory, not an artifact file; pass the file written by '
@@ -464,13 +491,19 @@ def _open_archive(path: Path) -> Iterator[zipfile.ZipFile]:
         )
     if not path.exists():
         raise ArtifactError(f'{path} does not exist; {EXPORT_HINT}')
+
+
+@contextlib.contextmanager
+def _open_archive(path: Path) -> Iterator[zipfile.ZipFile]:
+    """The artifact's zip archive, or an ArtifactError saying why it is not one."""
+    _check_file(path)
     try:
         archive = zipfile.ZipFile(path)
     except _ZIP_ERRORS as err:
         raise ArtifactError(
             f'{path} is not a Pixio artifact (not a zip archive, so neither TorchScript nor '
-            f'torch.export; it may be truncated: {_first_line(err)}); pass a file written by '
-            f'`pixio-ros export`, or {EXPORT_HINT}'
+            f'torch.export, and not an ONNX model; it may be truncated: {_first_line(err)}); '
+            f'pass a file written by `pixio-ros export`, or {EXPORT_HINT}'
         ) from err
     with archive:
         yield archive
@@ -512,24 +545,30 @@ def _archive_root_and_format(path: Path, archive: zipfile.ZipFile) -> tuple[str,
 
 
 def detect_format(path: str | os.PathLike[str]) -> ArtifactFormat:
-    """'torchscript' or 'export', read from the archive's members (never from the name).
+    """'torchscript', 'export' or 'onnx', read from the content (never from the name).
 
     Raises:
-        ArtifactError: Missing file, directory, not a zip, or a zip that is neither format.
+        ArtifactError: Missing file, directory, a file that is neither a zip nor an ONNX model,
+            a truncated ONNX model, or a zip that is neither torch format.
     """
     path = Path(path)
+    if _is_onnx(path):
+        _scan_onnx(path)
+        return 'onnx'
     with _open_archive(path) as archive:
         return _archive_root_and_format(path, archive)[1]
 
 
 def read_metadata(path: str | os.PathLike[str]) -> ArtifactMetadata:
-    """The checked metadata of an artifact, read from the zip without running or unpickling it.
+    """The checked metadata of an artifact, read without running or unpickling it.
 
     Raises:
         ArtifactError: The file is not a Pixio artifact of this format version, or its
             metadata contradicts its content; the message says which and how to fix it.
     """
     path = Path(path)
+    if _is_onnx(path):
+        return _metadata_from_text(path, _onnx_metadata_text(path), 'onnx')
     with _open_archive(path) as archive:
         root, fmt = _archive_root_and_format(path, archive)
         member = f'{root}/extra/{METADATA_FILE}'
@@ -544,6 +583,11 @@ def read_metadata(path: str | os.PathLike[str]) -> ArtifactMetadata:
             raise ArtifactError(
                 f'{path} is a damaged archive ({_first_line(err)}); {REEXPORT_HINT}'
             ) from err
+    return _metadata_from_text(path, raw, fmt)
+
+
+def _metadata_from_text(path: Path, raw: bytes, fmt: ArtifactFormat) -> ArtifactMetadata:
+    """Parse and check the embedded metadata JSON of a ``fmt`` file."""
     try:
         data = json.loads(raw.decode('utf-8'))
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
@@ -558,10 +602,205 @@ def read_metadata(path: str | os.PathLike[str]) -> ArtifactMetadata:
     metadata = ArtifactMetadata.from_dict(data, source=str(path))
     if metadata.format != fmt:
         raise ArtifactError(
-            f'{path} is a {FORMAT_TITLES[fmt]} archive but its metadata says format '
+            f'{path} is {_FORMAT_NOUNS[fmt]} but its metadata says format '
             f'{metadata.format!r}; {REEXPORT_HINT}'
         )
     return metadata
+
+
+# --- reading an ONNX model -----------------------------------------------------------------------
+# An ONNX file is a protobuf ModelProto. Its top-level fields are walked here with the protobuf
+# wire format alone (tag varint, then a varint, a fixed 4 / 8 bytes or a length-prefixed body):
+# the graph body (hundreds of MB of weights) is skipped with a seek, and only the small fields
+# (ir_version, producer, opset_import, metadata_props) are read. So detection and `info` need
+# neither the onnx package nor the memory for the weights, and a cut-off file is recognised
+# exactly: a length that runs past the end of the file.
+
+_ZIP_MAGIC = b'PK'
+_ONNX_IR_VERSION_TAG = 0x08
+"""Field 1 (ir_version), wire type 0 (varint): the first byte of every ONNX file."""
+_MODEL_IR_VERSION = 1
+_MODEL_PRODUCER_NAME = 2
+_MODEL_GRAPH = 7
+_MODEL_OPSET_IMPORT = 8
+_MODEL_METADATA_PROPS = 14
+_READ_FIELDS = frozenset({_MODEL_PRODUCER_NAME, _MODEL_OPSET_IMPORT, _MODEL_METADATA_PROPS})
+"""Top-level length-delimited fields read into memory; the others (the graph) are skipped."""
+_WIRE_VARINT, _WIRE_FIXED64, _WIRE_BYTES, _WIRE_FIXED32 = 0, 1, 2, 5
+_FIXED_SIZES = {_WIRE_FIXED64: 8, _WIRE_FIXED32: 4}
+_SMALL_FIELD_LIMIT = 1 << 24
+"""Largest opset_import / metadata_props entry read (16 MiB); a larger one is refused."""
+_VARINT_MAX_BYTES = 10
+_VARINT_PAYLOAD_BITS = 7
+_VARINT_MORE = 0x80
+_FIELD_SHIFT = 3
+_WIRE_MASK = 7
+
+
+class _TruncatedError(Exception):
+    """The protobuf stream ended inside a field."""
+
+
+class _NotProtobufError(Exception):
+    """Bytes that are not a protobuf message."""
+
+
+def _read_varint(stream: BinaryIO) -> int | None:
+    """The next varint, or None at a clean end of the stream."""
+    value = 0
+    for index in range(_VARINT_MAX_BYTES):
+        byte = stream.read(1)
+        if not byte:
+            if index == 0:
+                return None
+            raise _TruncatedError
+        value |= (byte[0] & (_VARINT_MORE - 1)) << (_VARINT_PAYLOAD_BITS * index)
+        if not byte[0] & _VARINT_MORE:
+            return value
+    raise _NotProtobufError('a varint longer than 10 bytes')
+
+
+def _protobuf_fields(
+    stream: BinaryIO, size: int, read: Collection[int] | None = None
+) -> Iterator[tuple[int, int | bytes | None]]:
+    """(field number, value) of each field of the protobuf message in ``stream``.
+
+    Varints come as ints and length-delimited fields as bytes when their number is in ``read``
+    (every one when ``read`` is None), else as None after a seek past them; fixed-size fields
+    come as None.
+
+    Raises:
+        _TruncatedError: The stream ends inside a field (``size`` is the stream's length).
+        _NotProtobufError: A wire type protobuf does not have, or an oversized field to read.
+    """
+    while True:
+        tag = _read_varint(stream)
+        if tag is None:
+            return
+        number, wire = tag >> _FIELD_SHIFT, tag & _WIRE_MASK
+        if wire == _WIRE_VARINT:
+            value = _read_varint(stream)
+            if value is None:
+                raise _TruncatedError
+            yield number, value
+        elif wire == _WIRE_BYTES:
+            length = _read_varint(stream)
+            if length is None or stream.tell() + length > size:
+                raise _TruncatedError
+            if read is not None and number not in read:
+                stream.seek(length, os.SEEK_CUR)
+                yield number, None
+                continue
+            if length > _SMALL_FIELD_LIMIT:
+                raise _NotProtobufError(f'field {number} holds {length} bytes')
+            yield number, stream.read(length)
+        elif wire in _FIXED_SIZES:
+            if len(stream.read(_FIXED_SIZES[wire])) != _FIXED_SIZES[wire]:
+                raise _TruncatedError
+            yield number, None
+        else:
+            raise _NotProtobufError(f'wire type {wire} in field {number}')
+
+
+def _submessage(body: int | bytes | None) -> dict[int, int | bytes | None]:
+    """The fields of an embedded message (later fields of the same number win)."""
+    if not isinstance(body, bytes):
+        raise _NotProtobufError('a scalar where a message belongs')
+    return dict(_protobuf_fields(io.BytesIO(body), len(body)))
+
+
+def _text(value: int | bytes | None) -> str:
+    return value.decode('utf-8', 'replace') if isinstance(value, bytes) else ''
+
+
+@dataclass(frozen=True)
+class _OnnxScan:
+    """What the top-level fields of an ONNX file say."""
+
+    ir_version: int
+    producer: str
+    opsets: Mapping[str, int]
+    metadata_props: Mapping[str, str]
+
+
+def _is_onnx(path: Path) -> bool:
+    """Whether the file starts as an ONNX ModelProto does (field ir_version), so is read as one.
+
+    A zip (TorchScript / torch.export) starts with ``PK``; anything else that does not start
+    like a ModelProto goes the zip way and gets its "not a zip archive" message.
+    """
+    _check_file(path)
+    with path.open('rb') as stream:
+        head = stream.read(len(_ZIP_MAGIC))
+    return bool(head) and head[0] == _ONNX_IR_VERSION_TAG and head != _ZIP_MAGIC
+
+
+def _scan_onnx(path: Path) -> _OnnxScan:
+    """The checked top-level fields of an ONNX file; the graph is skipped, not read.
+
+    Raises:
+        ArtifactError: A truncated file, bytes that are not an ONNX ModelProto, no graph, or a
+            default-domain opset older than `ONNX_MIN_OPSET`.
+    """
+    size = path.stat().st_size
+    ir_version: int | None = None
+    has_graph = False
+    producer = ''
+    opsets: dict[str, int] = {}
+    props: dict[str, str] = {}
+    try:
+        with path.open('rb') as stream:
+            for number, value in _protobuf_fields(stream, size, _READ_FIELDS):
+                if number == _MODEL_IR_VERSION and isinstance(value, int):
+                    ir_version = value
+                elif number == _MODEL_GRAPH:
+                    has_graph = True
+                elif number == _MODEL_PRODUCER_NAME:
+                    producer = _text(value)
+                elif number == _MODEL_OPSET_IMPORT:
+                    entry = _submessage(value)  # OperatorSetIdProto: domain 1, version 2
+                    version = entry.get(2)
+                    if isinstance(version, int):
+                        opsets[_text(entry.get(1))] = version
+                elif number == _MODEL_METADATA_PROPS:
+                    entry = _submessage(value)  # StringStringEntryProto: key 1, value 2
+                    props[_text(entry.get(1))] = _text(entry.get(2))
+    except _TruncatedError as err:
+        raise ArtifactError(
+            f'{path} is a truncated ONNX model (a field runs past its end at {size} bytes); '
+            f'copy it again or {REEXPORT_HINT_ONNX}'
+        ) from err
+    except (_NotProtobufError, OSError) as err:
+        raise ArtifactError(
+            f'{path} is not a Pixio artifact (it starts like an ONNX model but is not an ONNX '
+            f'protobuf: {err}); pass a file written by `pixio-ros export`, or {EXPORT_HINT}'
+        ) from err
+    if ir_version is None or not has_graph:
+        missing = 'ir_version' if ir_version is None else 'graph'
+        raise ArtifactError(
+            f'{path} is not a Pixio artifact (a protobuf without an ONNX {missing}); pass a '
+            f'file written by `pixio-ros export`, or {EXPORT_HINT}'
+        )
+    opset = opsets.get('', opsets.get('ai.onnx'))
+    if opset is None or opset < ONNX_MIN_OPSET:
+        raise ArtifactError(
+            f'{path} is an ONNX model of opset {opset}, older than the {ONNX_MIN_OPSET} that '
+            f'pixio_ros exports and reads; {REEXPORT_HINT_ONNX}'
+        )
+    return _OnnxScan(ir_version, producer, MappingProxyType(opsets), MappingProxyType(props))
+
+
+def _onnx_metadata_text(path: Path) -> bytes:
+    """The embedded metadata JSON of an ONNX artifact, from its metadata_props."""
+    scan = _scan_onnx(path)
+    text = scan.metadata_props.get(METADATA_FILE)
+    if text is None:
+        producer = f' (producer {scan.producer!r})' if scan.producer else ''
+        raise ArtifactError(
+            f'{path} is an ONNX model{producer} without {METADATA_FILE} in its metadata_props; '
+            f'it was not written by `pixio-ros export`. {EXPORT_HINT[0].upper()}{EXPORT_HINT[1:]}'
+        )
+    return text.encode('utf-8')
 
 
 # --- loading -------------------------------------------------------------------------------------
@@ -603,14 +842,22 @@ def _load_module(path: Path, fmt: ArtifactFormat, device: torch.device) -> torch
 def load_artifact(
     path: str | os.PathLike[str], *, device: str | torch.device = 'cpu'
 ) -> LoadedArtifact:
-    """Load an artifact of either format onto ``device``, by its content whatever its name.
+    """Load a TorchScript or torch.export artifact onto ``device``, by its content.
+
+    ONNX artifacts run on the backends of `pixio_ros.runtime.backends`, not on torch.
 
     Raises:
-        ArtifactError: Anything `read_metadata` refuses, or torch failing to load the archive
-            (one line with torch's first line; never torch's traceback).
+        ArtifactError: Anything `read_metadata` refuses, an ONNX artifact, or torch failing to
+            load the archive (one line with torch's first line; never torch's traceback).
     """
     path = Path(path)
     metadata = read_metadata(path)
+    if metadata.format not in TORCH_FORMATS:
+        raise ArtifactError(
+            f'{path} is {_FORMAT_NOUNS[metadata.format]}, which torch does not run; load it '
+            "with an ONNX backend (Engine backend 'auto', 'onnxruntime', 'openvino' or "
+            "'tensorrt'), or export a TorchScript artifact: `pixio-ros export ... -o model.ts`"
+        )
     target = torch.device(device)
     with _torch_export_errors() as logged:
         try:

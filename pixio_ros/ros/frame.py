@@ -17,7 +17,7 @@ from pixio_ros.runtime.cloud import CloudOptions
 from pixio_ros.runtime.engine import Prediction
 from pixio_ros.runtime.products import ProductOptions, Wanted, colormap_max_depth
 
-__all__ = ['InferredFrame', 'product_options']
+__all__ = ['InferredFrame', 'PreparedFrame', 'product_options']
 
 
 @dataclass(frozen=True)
@@ -57,3 +57,37 @@ def product_options(settings: NodeSettings, artifact_max_depth: float | None) ->
         colored_max_depth=colormap_max_depth(settings.colored_max_depth, artifact_max_depth),
         features_half=settings.features.dtype == 'float16',
     )
+
+
+@dataclass(frozen=True)
+class PreparedFrame:
+    """A decoded frame waiting for the model: what the inference stage needs to batch it.
+
+    Attributes:
+        msg: the input message.
+        rgb: (H, W, 3) uint8 decoded image.
+        outputs: engine outputs this frame needs.
+        output_size: (H, W) of its depth, points and confidence.
+        wanted: products to build.
+        options: how to build them.
+        camera: the camera model at `output_size`, or None without CameraInfo.
+    """
+
+    msg: Image | CompressedImage
+    rgb: np.ndarray
+    outputs: frozenset[str]
+    output_size: tuple[int, int]
+    wanted: Wanted
+    options: ProductOptions
+    camera: PinholeCamera | None
+
+    def inferred(self, prediction: Prediction) -> InferredFrame:
+        """This frame with the engine's `prediction`, ready for publishing."""
+        return InferredFrame(
+            msg=self.msg,
+            rgb=self.rgb,
+            prediction=prediction,
+            wanted=self.wanted,
+            options=self.options,
+            camera=self.camera,
+        )

@@ -24,11 +24,22 @@ class Mailbox(Generic[Item]):
 
     def put(self, item: Item) -> bool:
         """Store `item`; returns True when it replaced an item nobody had taken (a drop)."""
+        return self.swap(item) is not None
+
+    def swap(self, item: Item) -> Item | None:
+        """Store `item`; returns the item it replaced, which nobody had taken (or None)."""
         with self._condition:
-            replaced = self._item is not None
+            replaced = self._item
             self._item = item
             self._condition.notify()
         return replaced
+
+    def clear(self) -> Item | None:
+        """Empty the slot without waiting; returns the item it held (or None)."""
+        with self._condition:
+            item = self._item
+            self._item = None
+        return item
 
     def take(self, timeout: float) -> Item | None:
         """The newest item (emptying the slot), or None after `timeout` seconds or on close."""

@@ -17,11 +17,13 @@ from typing import IO, Final
 __all__ = ['NodeProcess']
 
 STOP_TIMEOUT_S: Final = 10.0
-ParameterValue = str | int | float | bool
+ParameterValue = str | int | float | bool | list[str]
 
 
 def _parameter_text(value: ParameterValue) -> str:
-    """A `-p name:=value` value as ROS parses it (YAML: booleans are lower case)."""
+    """A `-p name:=value` value as ROS parses it (YAML: booleans are lower case, [a, b] lists)."""
+    if isinstance(value, list):
+        return f'[{", ".join(value)}]'
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 
@@ -32,6 +34,7 @@ class NodeProcess:
         log: file that receives the node's stdout and stderr.
         parameters: `-p name:=value` pairs (e.g. model_path, use_sim_time).
         remappings: `-r from:=to` pairs (e.g. `__ns`, `image`).
+        module: the node's module (`pixio_ros.ros.lifecycle` for the lifecycle node).
     """
 
     def __init__(
@@ -40,9 +43,10 @@ class NodeProcess:
         *,
         parameters: Mapping[str, ParameterValue],
         remappings: Mapping[str, str] | None = None,
+        module: str = 'pixio_ros.ros.node',
     ) -> None:
         self.log = log
-        self.command = [sys.executable, '-m', 'pixio_ros.ros.node', '--ros-args']
+        self.command = [sys.executable, '-m', module, '--ros-args']
         for name, target in (remappings or {}).items():
             self.command += ['-r', f'{name}:={target}']
         for name, value in parameters.items():
@@ -68,6 +72,11 @@ class NodeProcess:
         self._process = subprocess.Popen(
             self.command, stdout=self._log_file, stderr=subprocess.STDOUT
         )
+
+    @property
+    def pid(self) -> int | None:
+        """The process id once started."""
+        return self._process.pid if self._process is not None else None
 
     @property
     def running(self) -> bool:

@@ -108,8 +108,16 @@ def declare_parameters(node: Node) -> NodeSettings:
     """
     values: dict[str, ParameterValue] = {}
     for spec in PARAMETERS:
-        parameter = node.declare_parameter(spec.name, spec.default, descriptor(spec))
-        values[spec.name] = parameter.value
+        if spec.kind is list:
+            # rclpy infers a byte array from an empty list: declare the type, not a default.
+            # Without an override the value stays unset (None), which is the empty list.
+            parameter = node.declare_parameter(
+                spec.name, Parameter.Type.STRING_ARRAY, descriptor(spec)
+            )
+            values[spec.name] = list(parameter.value or [])
+        else:
+            parameter = node.declare_parameter(spec.name, spec.default, descriptor(spec))
+            values[spec.name] = parameter.value
     try:
         return NodeSettings.from_parameters(values)
     except SettingsError as err:
@@ -250,7 +258,11 @@ def check_params_file(path: str) -> None:
             'UTF-8 YAML file'
         ) from err
     try:
-        yaml.safe_load(text)
+        # Syntax only: compose builds the node tree without constructing Python objects, so the
+        # tags launch_ros writes (e.g. !!python/tuple for a list parameter), which rcl's own
+        # parser accepts, are not refused here.
+        for _ in yaml.compose_all(text, Loader=yaml.SafeLoader):
+            pass
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark
         at = f' at line {mark.line + 1}, column {mark.column + 1}' if mark is not None else ''

@@ -3,8 +3,9 @@
 Pure Python (no rclpy), so every rule is unit-testable without DDS. The dataclasses below hold the
 parameters' types and defaults; `_DESCRIPTIONS` holds what `ros2 param describe` shows (text,
 range, read-only). `PARAMETERS` joins the two: a nested field `points.stride` is the ROS parameter
-`points.stride`, its `Literal` type gives the allowed strings. Adding a parameter means adding a
-field and its row here; a field without a row (or a row without a field) fails at import.
+`points.stride`, its `Literal` type gives the allowed strings; a `tuple[str, ...]` field is a ROS
+string array (a list on the ROS side, a tuple in the frozen settings). Adding a parameter means
+adding a field and its row here; a field without a row (or a row without a field) fails at import.
 
 Settings are validated whenever a `NodeSettings` is built, so an invalid combination can never be
 in force: a misspelt name is a mypy error in code and a `SettingsError` naming the closest
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import re
 import typing
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -24,6 +26,7 @@ from pixio_ros.ros.errors import NodeError
 
 __all__ = [
     'PARAMETERS',
+    'Backend',
     'PARAMETER_NAMES',
     'DepthResolution',
     'FeatureDtype',
@@ -37,15 +40,20 @@ __all__ = [
     'QosSettings',
     'Reliability',
     'SettingsError',
+    'StringArray',
     'closest_parameter',
     'unknown_parameter_messages',
 ]
 
 Reliability: TypeAlias = Literal['best_effort', 'reliable']
 Precision: TypeAlias = Literal['fp32', 'fp16', 'bf16']
+# pixio_ros.runtime.backends.BACKEND_CHOICES, written out: this module must not import torch.
+Backend: TypeAlias = Literal['auto', 'torch', 'onnxruntime', 'openvino', 'tensorrt']
 DepthResolution: TypeAlias = Literal['camera', 'model']
 FeatureDtype: TypeAlias = Literal['float32', 'float16']
-ParameterValue: TypeAlias = bool | int | float | str
+# A ROS string array as rclpy and params files give it; `NodeSettings` keeps it as a tuple.
+StringArray: TypeAlias = list[str]
+ParameterValue: TypeAlias = bool | int | float | str | StringArray
 
 MAX_QUEUE_DEPTH = 100
 MAX_STRIDE = 64
@@ -56,6 +64,10 @@ MAX_INPUT_MEGAPIXELS = 1000.0
 MAX_WARMUP_RUNS = 100
 MIN_DIAGNOSTICS_PERIOD_S = 0.1
 MAX_DIAGNOSTICS_PERIOD_S = 60.0
+MAX_BATCH_WINDOW_MS = 1000.0
+MAX_CAMERAS = 16
+# A camera name is a relative ROS namespace: tokens of letters, digits and _, joined by /.
+CAMERA_NAME = re.compile(r'[A-Za-z][A-Za-z0-9_]*(/[A-Za-z][A-Za-z0-9_]*)*')
 # difflib ratio above which a declared name is offered as "did you mean".
 SUGGESTION_CUTOFF = 0.6
 PARAMETERS_HELP = 'the parameters are listed in config/pixio.yaml and the README'
@@ -114,8 +126,10 @@ class NodeSettings:
     """
 
     model_path: str = ''
+    cameras: tuple[str, ...] = ()
     device: str = 'auto'
     precision: Precision = 'fp32'
+    backend: Backend = 'auto'
     warmup_runs: int = 1
     compressed_input: bool = False
     max_input_megapixels: float = 50.0
@@ -123,6 +137,7 @@ class NodeSettings:
     output_qos: QosSettings = QosSettings('reliable', 2)
     diagnostics_period: float = 1.0
     max_rate_hz: float = 0.0
+    batch_window_ms: float = 20.0
     depth_resolution: DepthResolution = 'camera'
     publish: PublishSettings = PublishSettings()
     colored_max_depth: float = 0.0
@@ -169,7 +184,11 @@ class NodeSettings:
         values: dict[str, ParameterValue] = {}
         for spec in PARAMETERS:
             value = spec.value_in(self)
-            values[spec.name] = float(value) if spec.kind is float else value
+            if spec.kind is float:
+                value = float(value)
+            elif spec.kind is list:
+                value = list(value)
+            values[spec.name] = value
         return values
 
 
@@ -184,13 +203,30 @@ class _Description:
 
 _DESCRIPTIONS: dict[str, _Description] = {
     'model_path': _Description(
-        'Pixio artifact (.ts or .pt2) made by `pixio-ros export`.', read_only=True
+        'Pixio artifact (.ts, .pt2 or .onnx) made by `pixio-ros export`.', read_only=True
+    ),
+    'cameras': _Description(
+        'Camera names for one node serving several cameras in one batched forward: camera '
+        '<name> is read from <name>/image (or <name>/image/compressed) and <name>/camera_info '
+        'and its outputs go under <name>/. Empty = one camera on image and camera_info.',
+        read_only=True,
     ),
     'device': _Description(
-        "Torch device: 'auto' (cuda if available), 'cpu', 'cuda' or 'cuda:N'.", read_only=True
+        "Device: 'auto' (cuda if available), 'cpu', 'cuda' or 'cuda:N'; backend openvino also "
+        "takes OpenVINO's 'GPU' and 'NPU'.",
+        read_only=True,
     ),
     'precision': _Description(
-        'Weights precision (half precisions are meant for CUDA).', read_only=True
+        'Precision the backend computes in: fp32; bf16 on CPUs with native bf16 (AVX-512 BF16, '
+        'AMX), about 2x fp32 there; fp16 on NVIDIA GPUs. Beyond tolerance of fp32 at start-up '
+        'it is refused.',
+        read_only=True,
+    ),
+    'backend': _Description(
+        "Runtime of the forward pass: 'auto' is the fastest installed one that reads the "
+        'artifact on the device (TensorRT on NVIDIA, OpenVINO on CPUs for an .onnx; torch for '
+        "a .ts or .pt2), else 'torch', 'onnxruntime', 'openvino' or 'tensorrt'.",
+        read_only=True,
     ),
     'warmup_runs': _Description(
         'Forward passes at start-up so the first frame is not slow.',
@@ -227,6 +263,11 @@ _DESCRIPTIONS: dict[str, _Description] = {
     'max_rate_hz': _Description(
         'Cap on processed frames per second; 0 = as fast as the model runs.',
         value_range=(0.0, MAX_RATE_HZ),
+    ),
+    'batch_window_ms': _Description(
+        'With several cameras: once one camera has a frame, wait at most this long for a frame '
+        'of every other camera, so they run as one batch; 0 = take what is there.',
+        value_range=(0.0, MAX_BATCH_WINDOW_MS),
     ),
     'depth_resolution': _Description(
         "Resolution of depth, points and depth/camera_info: the camera's or the model input's."
@@ -266,6 +307,8 @@ _KIND_NAMES: dict[type, str] = {
     int: 'an integer',
     float: 'a double',
     str: 'a string',
+    list: 'a string array',
+    tuple: 'a string array',
 }
 
 
@@ -276,8 +319,9 @@ class ParameterSpec:
     Attributes:
         name: dotted parameter name (`points.stride`).
         path: attribute path in `NodeSettings` (`('points', 'stride')`).
-        kind: the value type, bool, int, float or str (ROS distinguishes integer and double).
-        default: the dataclass default.
+        kind: the value type, bool, int, float, str or list (a string array; ROS distinguishes
+            integer and double).
+        default: the dataclass default (a string array as a list, as ROS gives it).
         description: what it does, shown by `ros2 param describe`.
         read_only: fixed after start-up.
         value_range: inclusive (low, high) for numbers.
@@ -301,6 +345,15 @@ class ParameterSpec:
         """
         if self.kind is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
+        if self.kind is list and isinstance(value, (list, tuple)):
+            if all(isinstance(item, str) for item in value):
+                return list(value)
+            value = next(item for item in value if not isinstance(item, str))
+            raise SettingsError(
+                f'{self.name} has the item {value!r}, '
+                f'{_KIND_NAMES.get(type(value), type(value).__name__)}; expected a string array; '
+                f'{self._write_hint()}'
+            )
         if not isinstance(value, self.kind) or (self.kind is int and isinstance(value, bool)):
             raise SettingsError(
                 f'{self.name}={value!r} is {_KIND_NAMES.get(type(value), type(value).__name__)}, '
@@ -335,6 +388,9 @@ class ParameterSpec:
             return 'quote it in a params file if YAML reads it as another type'
         if self.kind is bool:
             return 'write true or false'
+        if self.kind is list:
+            return "write a YAML list of names, e.g. [front, left], or -p 'cameras:=[front, left]'"
+
         return 'write a whole number'
 
 
@@ -370,8 +426,13 @@ def _specs() -> tuple[ParameterSpec, ...]:
             choices = tuple(str(choice) for choice in typing.get_args(hint))
         elif hint in (bool, int, float, str):
             kind, choices = typing.cast(type, hint), ()
+        elif typing.get_origin(hint) is tuple and typing.get_args(hint) == (str, Ellipsis):
+            kind, choices = list, ()
+            default = list(typing.cast(tuple[str, ...], default))
         else:
-            raise TypeError(f'NodeSettings field {name} has type {hint}; use bool/int/float/str')
+            raise TypeError(
+                f'NodeSettings field {name} has type {hint}; use bool/int/float/str/tuple[str, ...]'
+            )
         row = _DESCRIPTIONS[name]
         specs.append(
             ParameterSpec(
@@ -406,6 +467,7 @@ def _problems(settings: NodeSettings) -> list[str]:
             problems.append(str(err))
         except AttributeError:
             problems.append(f'{spec.name} is missing: {spec.path[0]} is not a settings group')
+    problems.extend(_camera_problems(settings.cameras))
     points = settings.points
     if isinstance(points, PointsSettings):
         min_range, max_range = points.min_range, points.max_range
@@ -418,6 +480,29 @@ def _problems(settings: NodeSettings) -> list[str]:
     return problems
 
 
+def _camera_problems(cameras: object) -> list[str]:
+    """Why the `cameras` names cannot be used as namespaces (empty when they can)."""
+    if not isinstance(cameras, (list, tuple)) or not all(isinstance(c, str) for c in cameras):
+        return []  # the type check has reported it
+    problems = [
+        f'cameras has {name!r}, not a relative ROS namespace; use letters, digits and _ '
+        '(starting with a letter), nested with / (e.g. front or arm/wrist)'
+        for name in cameras
+        if not CAMERA_NAME.fullmatch(name)
+    ]
+    repeated = sorted({name for name in cameras if cameras.count(name) > 1})
+    if repeated:
+        problems.append(
+            f'cameras lists {", ".join(repeated)} more than once; give every camera its own name'
+        )
+    if len(cameras) > MAX_CAMERAS:
+        problems.append(
+            f'cameras lists {len(cameras)} cameras, more than {MAX_CAMERAS}; run a second node '
+            'for the others'
+        )
+    return problems
+
+
 def _build(cls: type[Any], values: Mapping[str, ParameterValue], prefix: str) -> Any:
     """An instance of dataclass `cls` from dotted `values` (the nested groups built first)."""
     hints = typing.get_type_hints(cls)
@@ -427,7 +512,8 @@ def _build(cls: type[Any], values: Mapping[str, ParameterValue], prefix: str) ->
         if isinstance(hint, type) and dataclasses.is_dataclass(hint):
             kwargs[field.name] = _build(hint, values, f'{prefix}{field.name}.')
         else:
-            kwargs[field.name] = values[f'{prefix}{field.name}']
+            value = values[f'{prefix}{field.name}']
+            kwargs[field.name] = tuple(value) if isinstance(value, list) else value
     return cls(**kwargs)
 
 

@@ -74,18 +74,20 @@ def rescale_projection(matrix: np.ndarray, sx: float, sy: float) -> np.ndarray:
     c' = (c + 0.5) s - 0.5; P's Tx / Ty (f times baseline) scale with f. Returns a float64 copy.
     """
     out = np.array(matrix, dtype=np.float64)
-    out[0, :] *= sx
-    out[1, :] *= sy
-    out[0, 2] += 0.5 * sx - 0.5
-    out[1, 2] += 0.5 * sy - 0.5
+    with np.errstate(over='ignore', invalid='ignore'):  # absurd values become inf: callers check
+        out[0, :] *= sx
+        out[1, :] *= sy
+        out[0, 2] += 0.5 * sx - 0.5
+        out[1, 2] += 0.5 * sy - 0.5
     return out
 
 
 def _shift_projection(matrix: np.ndarray, x: float, y: float) -> np.ndarray:
     """K or P after the image origin moves to pixel (x, y): u' = u - x, v' = v - y."""
     out = np.array(matrix, dtype=np.float64)
-    out[0, :] -= x * out[2, :]
-    out[1, :] -= y * out[2, :]
+    with np.errstate(over='ignore', invalid='ignore'):  # absurd values become inf: callers check
+        out[0, :] -= x * out[2, :]
+        out[1, :] -= y * out[2, :]
     return out
 
 
@@ -186,6 +188,12 @@ class PinholeCamera:
                 raise CameraError(f'ROI: {err}') from err
         binning_x, binning_y = max(int(msg.binning_x), 1), max(int(msg.binning_y), 1)
         if binning_x > 1 or binning_y > 1:
+            if camera.width < binning_x or camera.height < binning_y:
+                raise CameraError(
+                    f'binning {binning_x}x{binning_y} leaves no pixel of the '
+                    f'{camera.width}x{camera.height} image; publish the binning the driver '
+                    'applied (0 or 1 = none)'
+                )
             camera = camera._rescaled(
                 1.0 / binning_x,
                 1.0 / binning_y,
@@ -272,8 +280,19 @@ class PinholeCamera:
         return np.array(self.projection, dtype=np.float64).reshape(3, 4)
 
     def _with(self, width: int, height: int, k: np.ndarray, p: np.ndarray) -> PinholeCamera:
-        """This lens at another size with new K and P (an unset P stays unset)."""
+        """This lens at another size with new K and P (an unset P stays unset).
+
+        Raises:
+            CameraError: K or P overflowed (a finite but absurd calibration, e.g. P = 1e308,
+                cropped or rescaled); a derived camera is as valid as the one it came from.
+        """
         projection = self.projection if not any(self.projection) else tuple(p.reshape(-1))
+        for name, values in (('K', tuple(k.reshape(-1))), ('P', projection)):
+            if not all(math.isfinite(value) for value in values):
+                raise CameraError(
+                    f'{name} overflows at {width}x{height} (from {self.width}x{self.height}); '
+                    f'its numbers are far beyond any real camera: {CALIBRATE_HINT}'
+                )
         return PinholeCamera(
             width=int(width),
             height=int(height),

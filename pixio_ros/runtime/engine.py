@@ -1,17 +1,19 @@
 """Engine: one compiled Pixio artifact on a device; uint8 RGB in, numpy depth/points/features out.
 
-The artifact (TorchScript or torch.export, see DESIGN.md) carries its own normalisation and
-metadata, so this class needs no model code: `pixio_ros.model.artifact_format` loads it by
-content and checks its metadata; the Engine resizes the camera image to the artifact's input
-size on the device, runs it and resizes the dense outputs back to the camera resolution when
-asked.
+The artifact (TorchScript, torch.export or ONNX, see DESIGN.md) carries its own normalisation
+and metadata, so this class needs no model code: `pixio_ros.model.artifact_format` reads it by
+content and checks its metadata, and a backend (`pixio_ros.runtime.backends`: torch,
+onnxruntime, openvino, tensorrt) runs its forward pass; the Engine resizes the camera image to
+the artifact's input size on the device, runs it and resizes the dense outputs back to the
+camera resolution when asked, the same for every backend.
 """
 
 from __future__ import annotations
 
 import time
+import typing
 import warnings
-from collections.abc import Collection
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,7 +22,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F  # noqa: N812 (the usual alias)
 
-from pixio_ros.errors import PixioRosError
 from pixio_ros.model.artifact_format import (
     DENSE_OUTPUTS,
     DTYPES,
@@ -28,12 +29,15 @@ from pixio_ros.model.artifact_format import (
     OUTPUT_NAMES,
     ArtifactMetadata,
     RandomInitWarning,
-    load_artifact,
     random_init_message,
     random_init_parts,
 )
+from pixio_ros.runtime.backends import BACKEND_CHOICES, Backend, BackendInfo, open_backend
+from pixio_ros.runtime.backends.base import resolve_device
+from pixio_ros.runtime.errors import EngineError
 
 __all__ = [
+    'BACKEND_CHOICES',
     'DENSE_OUTPUTS',
     'EXPORT_HINT',
     'OUTPUT_NAMES',
@@ -41,15 +45,12 @@ __all__ = [
     'EngineError',
     'Prediction',
     'RandomInitWarning',
+    'resolve_device',
 ]
 
 UINT8_MAX = 255.0
 MS_PER_S = 1000.0
 IMAGE_DIMS = 2  # (H, W)
-
-
-class EngineError(PixioRosError):
-    """An artifact, device or input the engine cannot run; the message says how to fix it."""
 
 
 @dataclass
@@ -73,45 +74,55 @@ class Prediction:
     inference_ms: float = 0.0
 
 
-def resolve_device(device: str) -> torch.device:
-    """'auto' -> cuda when available, else cpu; checks that a requested CUDA device exists."""
-    if device == 'auto':
-        return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
-    try:
-        resolved = torch.device(device)
-    except (RuntimeError, ValueError) as err:
-        raise EngineError(
-            f"device {device!r} is not valid; use 'auto', 'cpu' or 'cuda[:N]'"
-        ) from err
-    if resolved.type == 'cuda' and not torch.cuda.is_available():
-        raise EngineError(
-            f'device {device!r} requested but CUDA is not available in this torch build or '
-            "machine; use device 'cpu' or 'auto'"
+def _check_input(rgb: np.ndarray, output_size: tuple[int, int] | None) -> None:
+    """Raise EngineError unless `rgb` is a non-empty (H, W, 3) uint8 array and the size (H, W)."""
+    if (
+        not isinstance(rgb, np.ndarray)
+        or rgb.dtype != np.uint8
+        or rgb.ndim != 3
+        or rgb.shape[2] != 3
+        or rgb.shape[0] == 0
+        or rgb.shape[1] == 0
+    ):
+        described = (
+            f'{rgb.dtype} {rgb.shape}' if isinstance(rgb, np.ndarray) else type(rgb).__name__
         )
-    if resolved.type not in ('cpu', 'cuda'):
-        raise EngineError(f"device {device!r} is not supported; use 'auto', 'cpu' or 'cuda[:N]'")
-    return resolved
+        raise EngineError(
+            f'input image is {described}; expected a non-empty (H, W, 3) uint8 RGB array '
+            '(decode it with pixio_ros.runtime.image_codec)'
+        )
+    if output_size is not None and (len(output_size) != IMAGE_DIMS or min(output_size) <= 0):
+        raise EngineError(f'output_size {output_size} must be (H, W) with positive values')
 
 
 class Engine:
     """A Pixio artifact loaded on a device, warmed up and ready for `infer`.
 
     Args:
-        artifact_path: File written by `pixio-ros export` (TorchScript or torch.export; the
-            format is read from the content, so the name does not matter).
-        device: 'auto' (cuda if available), 'cpu', 'cuda' or 'cuda:N'.
-        precision: 'fp32', 'fp16' or 'bf16'; half precisions cast the weights (CUDA mainly).
+        artifact_path: File written by `pixio-ros export` (TorchScript, torch.export or ONNX;
+            the format is read from the content, so the name does not matter).
+        device: 'auto' (cuda if available), 'cpu', 'cuda' or 'cuda:N'; the openvino backend
+            also takes OpenVINO's 'GPU' / 'NPU'.
+        precision: 'fp32', 'fp16' or 'bf16'; bf16 is fast on CPUs with native bf16 (AVX-512
+            BF16, AMX; `pixio_ros.runtime.precision`), fp16 on NVIDIA GPUs.
         warmup_runs: forward passes at start-up so the first frame is not slow.
+        backend: 'auto' (the fastest installed backend that reads the artifact on the device),
+            'torch', 'onnxruntime', 'openvino' or 'tensorrt' (`pixio_ros.runtime.backends`).
+            Every backend but the reference runtime is compared with it on a probe image at
+            start-up and refused beyond the tolerances of `pixio_ros.runtime.backends.parity`.
 
     Attributes:
         metadata: The artifact's checked, typed metadata.
         sha256: The artifact file's sha256.
         input_size: (H, W) images are resized to before inference.
         outputs: Output names the artifact provides.
+        backend: The backend name in use (what 'auto' chose).
+        backend_info: Its version, target, precision, why it was chosen and its parity.
 
     Raises:
         ArtifactError: a missing, unreadable or invalid artifact (one line naming the fix).
-        EngineError: unavailable device, unsupported precision, a failed warm-up.
+        EngineError: unavailable device or backend, unsupported precision, a backend beyond
+            tolerance, a failed warm-up.
     """
 
     def __init__(
@@ -121,28 +132,31 @@ class Engine:
         device: str = 'auto',
         precision: str = 'fp32',
         warmup_runs: int = 1,
+        backend: str = 'auto',
     ):
         path = Path(artifact_path).expanduser()
-        dtype = next((value for name, value in DTYPES.items() if name == precision), None)
-        if dtype is None:
+        checked = next((name for name in DTYPES if name == precision), None)
+        if checked is None:
             raise EngineError(
                 f'precision {precision!r} is not supported; use one of {", ".join(DTYPES)}'
             )
         if warmup_runs < 0:
             raise EngineError(f'warmup_runs is {warmup_runs}; use 0 or more')
         self.path = path
-        self.device = resolve_device(device)
         self.precision = precision
-        artifact = load_artifact(path, device=self.device)
-        self.metadata: ArtifactMetadata = artifact.metadata
-        self.sha256: str = artifact.sha256
-        self.input_size: tuple[int, int] = artifact.metadata.input_size
-        self.outputs: tuple[str, ...] = artifact.metadata.outputs
-        module = artifact.module
-        if dtype != torch.float32:
-            module = module.to(dtype)
-        self._module = module
+        runner: Backend = open_backend(path, backend=backend, device=device, precision=checked)
+        self.device: torch.device = runner.device
+        self.backend: str = runner.info.name
+        self.metadata: ArtifactMetadata = runner.metadata
+        self.sha256: str = runner.sha256
+        self.input_size: tuple[int, int] = runner.metadata.input_size
+        self.outputs: tuple[str, ...] = runner.metadata.outputs
+        self._runner = runner
+        # The forward pass, whichever backend runs it: (B, H, W, 3) uint8 -> dict of outputs.
+        self._module: Callable[[torch.Tensor], Any] = runner
         self._pinned: torch.Tensor | None = None
+        # Why batched forwards were given up for one forward per frame (None while they work).
+        self.batch_fallback: str | None = None
         parts = random_init_parts(self.metadata)
         if parts:
             warnings.warn(
@@ -156,9 +170,22 @@ class Engine:
                 f'{path} failed its warm-up on {self.device} with {precision}: {err}'
             ) from err
 
+    @property
+    def backend_info(self) -> BackendInfo:
+        """The backend in use: name, version, target, precision, why and its start-up parity."""
+        return self._runner.info
+
     def model_info(self) -> dict[str, Any]:
-        """The metadata as a JSON-ready dict plus ``sha256`` (the node latches it on model_info)."""
-        return {**self.metadata.as_dict(), 'sha256': self.sha256}
+        """The metadata as a JSON-ready dict plus ``sha256`` and the ``backend`` running it.
+
+        The node latches it on model_info; ``backend`` is `BackendInfo.as_dict` (name, version,
+        target, precision, why it was chosen, start-up parity).
+        """
+        return {
+            **self.metadata.as_dict(),
+            'sha256': self.sha256,
+            'backend': self._runner.info.as_dict(),
+        }
 
     @property
     def patch_size(self) -> int:
@@ -211,26 +238,10 @@ class Engine:
         """
         wanted = self._wanted(outputs)
         start = time.perf_counter()
-        if (
-            not isinstance(rgb, np.ndarray)
-            or rgb.dtype != np.uint8
-            or rgb.ndim != 3
-            or rgb.shape[2] != 3
-            or rgb.shape[0] == 0
-            or rgb.shape[1] == 0
-        ):
-            described = (
-                f'{rgb.dtype} {rgb.shape}' if isinstance(rgb, np.ndarray) else type(rgb).__name__
-            )
-            raise EngineError(
-                f'input image is {described}; expected a non-empty (H, W, 3) uint8 RGB array '
-                '(decode it with pixio_ros.runtime.image_codec)'
-            )
-        if output_size is not None and (len(output_size) != IMAGE_DIMS or min(output_size) <= 0):
-            raise EngineError(f'output_size {output_size} must be (H, W) with positive values')
+        _check_input(rgb, output_size)
         try:
             with torch.inference_mode():
-                raw = self._module(self._model_input(self._to_device(rgb)))
+                raw = self._forward(self._model_input(self._to_device(rgb)))
                 prediction = self._collect(raw, wanted, output_size)
         except torch.cuda.OutOfMemoryError as err:
             torch.cuda.empty_cache()
@@ -242,6 +253,89 @@ class Engine:
             raise EngineError(f'inference failed on {self.device}: {err}') from err
         prediction.inference_ms = (time.perf_counter() - start) * MS_PER_S
         return prediction
+
+    def infer_batch(
+        self,
+        rgbs: Sequence[np.ndarray],
+        *,
+        outputs: Collection[str] | None = None,
+        output_sizes: Sequence[tuple[int, int] | None] | None = None,
+    ) -> list[Prediction]:
+        """Run the artifact once on several images (e.g. one per camera) of any sizes.
+
+        Each image is resized to the artifact input size on the device, the batch goes through
+        one forward pass (the artifacts have a dynamic batch axis), and each image's outputs are
+        resized to its own output size. An artifact that refuses a batch is run once per image
+        from then on (`batch_fallback` says why); the results are the same, only slower.
+
+        Args:
+            rgbs: (H, W, 3) uint8 RGB images, sizes may differ.
+            outputs: as for `infer`, the same for every image.
+            output_sizes: (H, W) per image for depth / points / confidence (None entries, or
+                None for all: the input size).
+
+        Returns:
+            One Prediction per image, in order; `inference_ms` is the whole batch's wall time
+            (what each frame waited for).
+
+        Raises:
+            EngineError: as `infer`, naming the image index; a batch whose sizes do not match.
+        """
+        sizes = list(output_sizes) if output_sizes is not None else [None] * len(rgbs)
+        if len(sizes) != len(rgbs):
+            raise EngineError(
+                f'{len(rgbs)} images but {len(sizes)} output sizes; give one size (or None) per '
+                'image'
+            )
+        if len(rgbs) == 1 or self.batch_fallback is not None:
+            return [
+                self.infer(rgb, outputs=outputs, output_size=size)
+                for rgb, size in zip(rgbs, sizes, strict=True)
+            ]
+        wanted = self._wanted(outputs)
+        start = time.perf_counter()
+        for index, (rgb, size) in enumerate(zip(rgbs, sizes, strict=True)):
+            try:
+                _check_input(rgb, size)
+            except EngineError as err:
+                raise EngineError(f'batch image {index}: {err}') from err
+        try:
+            with torch.inference_mode():
+                batch = torch.cat([self._model_input(self._to_device(rgb)) for rgb in rgbs])
+                try:
+                    raw = self._forward(batch)
+                except RuntimeError as err:
+                    # The frames on their own decide: an error of theirs raises from `infer`.
+                    single = [
+                        self.infer(rgb, outputs=outputs, output_size=size)
+                        for rgb, size in zip(rgbs, sizes, strict=True)
+                    ]
+                    self.batch_fallback = (
+                        f'{self.path.name} refused a batch of {len(rgbs)} ({err}); running one '
+                        'forward per frame (re-export with `pixio-ros export` for a dynamic '
+                        'batch axis)'
+                    )
+                    return single
+                predictions = [
+                    self._collect(raw, wanted, size, index=index)
+                    for index, size in enumerate(sizes)
+                ]
+        except torch.cuda.OutOfMemoryError as err:
+            torch.cuda.empty_cache()
+            raise EngineError(
+                f'{self.device} ran out of memory for a batch of {len(rgbs)} frames; use '
+                'precision fp16, fewer cameras per node, or free GPU memory'
+            ) from err
+        except RuntimeError as err:
+            raise EngineError(f'batched inference failed on {self.device}: {err}') from err
+        elapsed_ms = (time.perf_counter() - start) * MS_PER_S
+        for prediction in predictions:
+            prediction.inference_ms = elapsed_ms
+        return predictions
+
+    def _forward(self, batch: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The artifact's forward pass: (B, H_in, W_in, 3) uint8 -> its output dict."""
+        return typing.cast(dict[str, torch.Tensor], self._module(batch))
 
     def _wanted(self, outputs: Collection[str] | None) -> set[str]:
         if outputs is None:
@@ -256,8 +350,10 @@ class Engine:
         raw: dict[str, torch.Tensor],
         wanted: set[str],
         output_size: tuple[int, int] | None,
+        *,
+        index: int = 0,
     ) -> Prediction:
-        """Select, resize and copy to host the wanted outputs of one forward pass."""
+        """Select, resize and copy to host the wanted outputs of batch item `index`."""
         tensors = dict(raw)
         if 'depth' not in tensors and 'points' in tensors:
             tensors['depth'] = tensors['points'][:, 2:3]
@@ -267,7 +363,7 @@ class Engine:
             tensor = tensors.get(name)
             if tensor is None:
                 continue
-            tensor = tensor.float()
+            tensor = tensor[index : index + 1].float()
             if name in DENSE_OUTPUTS and size is not None and tuple(tensor.shape[-2:]) != size:
                 tensor = F.interpolate(tensor, size=size, mode='bilinear', align_corners=False)
             first = tensor[0]
@@ -281,7 +377,8 @@ class Engine:
         return prediction
 
     def device_memory_bytes(self) -> int | None:
-        """Bytes allocated by torch on a CUDA device; None on CPU."""
-        if self.device.type != 'cuda':
-            return None
-        return int(torch.cuda.memory_allocated(self.device))
+        """GPU memory in use: torch's allocations, or the device's (ONNX Runtime, TensorRT).
+
+        None on CPU.
+        """
+        return self._runner.memory_bytes()

@@ -1,8 +1,10 @@
-"""RGB-D training samples from rosbags or a folder, and the by-time validation split.
+"""Training frames from rosbags, folders and public datasets, and the by-time validation split.
 
-A sample is one colour image with its aligned ground-truth depth (metres, NaN where invalid)
-and the colour camera's model (`PinholeCamera`, distortion included), built from CameraInfo by
-the same `from_camera_info` the node uses. Samples are decoded once and kept in memory.
+A sample (`pixio_ros.data.samples.RGBDSample`, the one interface every reader feeds) is one
+colour image with its aligned ground-truth depth (metres, NaN where invalid) and the colour
+camera's model (`PinholeCamera`, distortion included), built from CameraInfo by the same
+`from_camera_info` the node uses. Bag and folder frames are decoded once and kept in memory;
+dataset frames are read from disk when used.
 """
 
 from __future__ import annotations
@@ -15,54 +17,25 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 
+from pixio_ros.data.errors import DataError
+from pixio_ros.data.samples import RGBDSample, match_depth_size
 from pixio_ros.runtime.camera import CameraError, PinholeCamera
 from pixio_ros.training.errors import TrainingError
 
-FOLDER_RGB = 'rgb'
-FOLDER_DEPTH = 'depth'
-FOLDER_INTRINSICS = 'intrinsics.yaml'
-RGB_SUFFIXES = ('.png', '.jpg', '.jpeg')
-MILLIMETRES_PER_METRE = 1000.0
+__all__ = [
+    'RGBDSample',
+    'TrainingData',
+    'check_ground_truth',
+    'frames_fingerprint',
+    'load_bag_samples',
+    'load_dataset_samples',
+    'load_folder_samples',
+    'split_by_time',
+]
+
 NANOSECONDS_PER_MILLISECOND = 1_000_000
-
-
-@dataclass(frozen=True)
-class RGBDSample:
-    """One training example.
-
-    Attributes:
-        rgb: (H, W, 3) uint8 RGB.
-        depth: (H, W) float32 metres, NaN where the sensor has no valid value.
-        camera: The camera model of ``rgb`` (its size), or None when unknown.
-        source: Bag or folder it came from (for messages).
-        index: Position within its source, in time order.
-    """
-
-    rgb: np.ndarray
-    depth: np.ndarray
-    camera: PinholeCamera | None
-    source: str
-    index: int
-
-    def __post_init__(self) -> None:
-        height, width = self.rgb.shape[:2]
-        camera = self.camera
-        if camera is not None and (camera.width, camera.height) != (width, height):
-            raise TrainingError(
-                f'frame {self.index} of {self.source} is {width}x{height} but its camera is '
-                f'{camera.width}x{camera.height}; match the camera to the image first '
-                '(PinholeCamera.matched_to).'
-            )
-
-
-def _match_depth_size(depth: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Depth resized (nearest, never mixing valid and invalid) to the colour image's size."""
-    if depth.shape == (height, width):
-        return depth
-    return cv2.resize(depth, (width, height), interpolation=cv2.INTER_NEAREST)
 
 
 def load_bag_samples(
@@ -124,7 +97,7 @@ def load_bag_samples(
                 raise TrainingError(
                     f'{bag}: --camera-info-topic {camera_info_topic}: {err}.'
                 ) from err
-        depth = _match_depth_size(depth, rgb.shape[0], rgb.shape[1])
+        depth = match_depth_size(depth, rgb.shape[0], rgb.shape[1])
         samples.append(RGBDSample(rgb, depth, camera, str(bag), len(samples)))
     if not samples:
         raise TrainingError(
@@ -146,83 +119,82 @@ def _camera_of(msg: Any, topic: str | None) -> PinholeCamera:
         ) from err
 
 
-@dataclass(frozen=True)
-class FolderIntrinsics:
-    """``intrinsics.yaml`` of a folder dataset: K for the colour resolution, optional lens."""
-
-    k: np.ndarray
-    d: tuple[float, ...] = ()
-    distortion_model: str = ''
-
-    def camera(self, width: int, height: int, path: Path) -> PinholeCamera:
-        """The validated camera of a ``width`` x ``height`` colour image."""
-        try:
-            return PinholeCamera.from_k(
-                width, height, self.k, d=self.d, distortion_model=self.distortion_model
-            )
-        except CameraError as err:
-            raise TrainingError(f'{path}: {err}.') from err
-
-
-def _read_intrinsics(path: Path) -> FolderIntrinsics:
-    import yaml
-
-    try:
-        data = yaml.safe_load(path.read_text(encoding='utf-8'))
-        if isinstance(data, dict) and 'K' in data:
-            k: np.ndarray = np.asarray(data['K'], dtype=np.float64).reshape(3, 3)
-        else:
-            fx, fy, cx, cy = (float(data[key]) for key in ('fx', 'fy', 'cx', 'cy'))
-            k = np.array([[fx, 0.0, cx], [0.0, fy, cy], [0.0, 0.0, 1.0]])
-        d = tuple(float(value) for value in data.get('D', ()))
-        model = str(data.get('distortion_model', 'plumb_bob' if d else ''))
-    except FileNotFoundError as err:
-        raise TrainingError(f'{path} is missing; see `pixio-ros train-head --help`.') from err
-    except (yaml.YAMLError, AttributeError, KeyError, TypeError, ValueError) as err:
-        raise TrainingError(
-            f'{path} must hold fx, fy, cx, cy (pixels) or K (a 3x3 list), optionally D (a '
-            f'list) and distortion_model: {err}.'
-        ) from err
-    return FolderIntrinsics(k, d, model)
-
-
 def load_folder_samples(folder: str | os.PathLike[str]) -> list[RGBDSample]:
-    """Samples of a folder dataset, in file-name order.
+    """Samples of a folder dataset, in file-name order (`pixio_ros.data.folder`).
 
     Layout: ``rgb/NAME.png|jpg`` (colour), ``depth/NAME.png`` (16-bit millimetres, 0 = invalid,
     aligned to the colour image) and ``intrinsics.yaml`` (``fx fy cx cy`` or ``K``, for the
     colour image's resolution; optionally ``D`` and ``distortion_model``, plumb_bob by default).
     """
-    folder = Path(folder)
-    rgb_dir, depth_dir = folder / FOLDER_RGB, folder / FOLDER_DEPTH
-    if not rgb_dir.is_dir() or not depth_dir.is_dir():
-        raise TrainingError(
-            f'{folder} needs {FOLDER_RGB}/ and {FOLDER_DEPTH}/ subfolders (and '
-            f'{FOLDER_INTRINSICS}); see `pixio-ros train-head --help`.'
+    from pixio_ros.data.folder import load_folder
+
+    try:
+        return load_folder(folder)
+    except DataError as err:
+        raise TrainingError(str(err)) from err
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """What a dataset gives training: the frames and what was done to them.
+
+    Attributes:
+        samples: Frames in the dataset's order.
+        max_depth: The dataset's depth range upper bound (the head's default max depth).
+        min_depth: Its lower bound.
+        description: One line for the command's output.
+    """
+
+    samples: list[RGBDSample]
+    max_depth: float
+    min_depth: float
+    description: str
+
+
+def load_dataset_samples(
+    name: str,
+    path: str | os.PathLike[str],
+    *,
+    split: str | None = None,
+    data_root: Path | None = None,
+    depth_root: Path | None = None,
+    max_difference_s: float | None = None,
+) -> TrainingData:
+    """Training frames of a public dataset (`pixio_ros.data.datasets`), read lazily.
+
+    The labeled NYUv2 .mat defaults to its official train split. NYUv2 frames are cut to the
+    Eigen crop (rows 45:471, columns 41:601), as the Pixio paper's training does: the white
+    border the undistortion left around every NYUv2 image carries no real depth.
+    """
+    from pixio_ros.data.datasets import open_dataset
+
+    if split is None and name == 'nyuv2' and Path(path).suffix.lower() == '.mat':
+        split = 'train'  # the official 795 training images
+    try:
+        dataset = open_dataset(
+            name,
+            Path(path),
+            split=split,
+            data_root=data_root,
+            depth_root=depth_root,
+            max_difference_s=max_difference_s,
         )
-    intrinsics_path = folder / FOLDER_INTRINSICS
-    intrinsics = _read_intrinsics(intrinsics_path)
-    samples: list[RGBDSample] = []
-    for rgb_path in sorted(p for p in rgb_dir.iterdir() if p.suffix.lower() in RGB_SUFFIXES):
-        depth_path = depth_dir / f'{rgb_path.stem}.png'
-        if not depth_path.is_file():
-            continue
-        bgr = cv2.imread(str(rgb_path), cv2.IMREAD_COLOR)
-        raw = cv2.imread(str(depth_path), cv2.IMREAD_UNCHANGED)
-        if bgr is None or raw is None or raw.dtype != np.uint16 or raw.ndim != 2:
-            continue
-        depth = raw.astype(np.float32) / np.float32(MILLIMETRES_PER_METRE)
-        depth[raw == 0] = np.nan
-        rgb = np.ascontiguousarray(bgr[:, :, ::-1])
-        depth = _match_depth_size(depth, rgb.shape[0], rgb.shape[1])
-        camera = intrinsics.camera(rgb.shape[1], rgb.shape[0], intrinsics_path)
-        samples.append(RGBDSample(rgb, depth, camera, str(folder), len(samples)))
-    if not samples:
-        raise TrainingError(
-            f'no usable pairs in {folder}: need {FOLDER_RGB}/NAME.png|jpg with a 16-bit '
-            f'{FOLDER_DEPTH}/NAME.png of the same NAME.'
-        )
-    return samples
+    except DataError as err:
+        raise TrainingError(str(err)) from err
+    samples = dataset.samples
+    described = ', '.join(
+        f'{key} {value}'
+        for key, value in dataset.details.items()
+        if key in ('split', 'listed_without_ground_truth', 'associated')
+    )
+    description = f'{dataset.info.title} {path}' + (f' ({described})' if described else '')
+    if dataset.info.name == 'nyuv2':
+        from pixio_ros.evaluation.protocol import EIGEN_CROP_480X640
+
+        top, bottom, left, right = EIGEN_CROP_480X640
+        samples = [sample.cropped(top, bottom, left, right) for sample in samples]
+        description += f'; Eigen crop rows {top}:{bottom}, columns {left}:{right}'
+    return TrainingData(samples, dataset.info.max_depth, dataset.info.min_depth, description)
 
 
 def split_by_time(
@@ -270,5 +242,5 @@ def frames_fingerprint(samples: Sequence[RGBDSample]) -> str:
     """
     digest = hashlib.sha256()
     for sample in samples:
-        digest.update(f'{sample.source}\0{sample.index}\0{sample.rgb.shape}\n'.encode())
+        digest.update(f'{sample.fingerprint}\n'.encode())
     return digest.hexdigest()

@@ -172,7 +172,7 @@ def test_existing_output_is_not_overwritten(tmp_path):
     ('options', 'message'),
     [
         ({'input_size': (60, 96)}, r'input size 60x96 must be positive multiples of 16'),
-        ({'fmt': 'onnx'}, r"unknown format 'onnx'; expected one of torchscript, export"),
+        ({'fmt': 'tflite'}, r"unknown format 'tflite'; expected one of torchscript, export, onnx"),
         ({'dtype': 'int8'}, r"unknown dtype 'int8'; expected one of fp32, fp16, bf16"),
         ({'sources': {'encoder': '/nonexistent/x.pth'}}, r"source 'encoder' .* does not exist"),
     ],

@@ -25,8 +25,10 @@ FX, FY, CX, CY = 120.0, 118.0, 71.5, 47.5
 READ_ONLY_PARAMETERS = frozenset(
     {
         'model_path',
+        'cameras',
         'device',
         'precision',
+        'backend',
         'warmup_runs',
         'compressed_input',
         'max_input_megapixels',

@@ -64,3 +64,18 @@ def test_levels_and_values():
     assert values['points source'] == 'head'
     assert values['device memory mib'] == '2.0'
     assert problem.header.stamp.sec == 3
+
+
+def test_unstamped_and_future_stamped_frames_are_counted_not_sampled():
+    """Issue 12: a stamp ahead of the node's clock made the message age negative."""
+    stats = NodeStats()
+    assert stats.frame_published(10.0, age_ms=None) is None
+    assert stats.frame_published(10.0, age_ms=-50.0) is None  # clock skew within tolerance
+    warning = stats.frame_published(10.0, age_ms=-3_600_000.0)
+    assert warning is not None and '3600.000 s ahead' in warning and '\n' not in warning
+    snapshot = stats.snapshot()
+    assert (snapshot.processed, snapshot.unstamped, snapshot.future_stamped) == (3, 1, 1)
+    assert snapshot.age_ms_p50 == -50.0  # only the plausible age was sampled
+    values = values_of(report(stats))
+    assert values['frames without stamp'] == '1'
+    assert values['frames stamped in the future'] == '1'

@@ -310,6 +310,19 @@ def test_a_good_params_file_initialises_the_context(tmp_path, fresh_context):
     assert fresh_context.ok()
 
 
+def test_launch_ros_tuple_tags_are_accepted(tmp_path, fresh_context):
+    """launch_ros dumps a list parameter as !!python/tuple; rcl reads it, so must our check.
+
+    Found running launch/pixio.launch.py with cameras:=front,left under the real launch_ros.
+    """
+    params = tmp_path / 'from_launch.yaml'
+    params.write_text(
+        '/**:\n  ros__parameters:\n    cameras: !!python/tuple\n    - front\n    - left\n'
+    )
+    init_with(fresh_context, '--params-file', str(params))
+    assert fresh_context.ok()
+
+
 @pytest.mark.parametrize(
     ('argv', 'files'),
     [

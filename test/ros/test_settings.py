@@ -27,10 +27,12 @@ from pixio_ros.ros.settings import (
 REPO = Path(__file__).resolve().parents[2]
 SPECS = {spec.name: spec for spec in PARAMETERS}
 # A value different from the default for every parameter, valid on its own and together.
-OTHER_VALUES: dict[str, bool | int | float | str] = {
+OTHER_VALUES: dict[str, bool | int | float | str | list[str]] = {
     'model_path': '/models/vitb16.ts',
+    'cameras': ['front', 'arm/wrist'],
     'device': 'cuda:1',
     'precision': 'bf16',
+    'backend': 'openvino',
     'warmup_runs': 3,
     'compressed_input': True,
     'max_input_megapixels': 12.5,
@@ -40,6 +42,7 @@ OTHER_VALUES: dict[str, bool | int | float | str] = {
     'output_qos.depth': 9,
     'diagnostics_period': 2.5,
     'max_rate_hz': 15.0,
+    'batch_window_ms': 50.0,
     'depth_resolution': 'model',
     'publish.depth': False,
     'publish.depth_colored': False,
@@ -104,7 +107,8 @@ def test_each_dotted_name_sets_its_own_field_and_nothing_else(name):
     target: typing.Any = settings
     for attribute in name.split('.'):
         target = getattr(target, attribute)
-    assert target == OTHER_VALUES[name]
+    expected = OTHER_VALUES[name]  # a string array is a tuple in the frozen settings
+    assert target == (tuple(expected) if isinstance(expected, list) else expected)
     changed = {
         key
         for key, value in settings.as_parameters().items()
@@ -131,6 +135,7 @@ def test_table_describes_every_parameter():
     ('name', 'choices'),
     [
         ('precision', ('fp32', 'fp16', 'bf16')),
+        ('backend', ('auto', 'torch', 'onnxruntime', 'openvino', 'tensorrt')),
         ('input_qos.reliability', ('best_effort', 'reliable')),
         ('output_qos.reliability', ('best_effort', 'reliable')),
         ('depth_resolution', ('camera', 'model')),

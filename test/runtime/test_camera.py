@@ -139,6 +139,12 @@ def test_roi_and_binning_describe_the_published_image(make):
         ({'distortion_model': ''}, r"model '' with non-zero D is not supported"),
         ({'width': 0}, r'camera size is 0x120; fill in width/height'),
         ({'roi': (100, 0, 96, 64)}, r'ROI: crop 96x64 at \(100, 0\) leaves the 160x120 image'),
+        ({'binning': (200, 1)}, r'binning 200x1 leaves no pixel of the 160x120 image'),
+        ({'binning': (2**32 - 1, 2)}, r'binning 4294967295x2 leaves no pixel'),
+        (
+            {'p': (*P_160[:8], 1e308, 1e308, 1.0, 0.0), 'roi': (16, 8, 96, 64)},
+            r'ROI: P overflows at 96x64 \(from 160x120\)',
+        ),
     ],
 )
 def test_invalid_camera_info_is_refused_with_one_line(changes, match):

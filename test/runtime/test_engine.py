@@ -47,6 +47,8 @@ def test_metadata_size_outputs_and_sha256(points_engine, tiny_artifact):
     assert info['sha256'] == sha256 and info['input_size'] == list(INPUT_SIZE)
     assert json.loads(json.dumps(info)) == info
     assert points_engine.device == torch.device('cpu')
+    assert points_engine.backend == 'torch' and info['backend']['name'] == 'torch'
+    assert points_engine.device_memory_bytes() is None
 
 
 def test_infer_matches_the_artifact_run_directly(points_engine, tiny_artifact, image):
@@ -264,6 +266,8 @@ def test_other_artifact_format_versions_are_refused(tiny_artifact, tmp_path, ver
         ({'device': 'tpu'}, "device 'tpu'"),
         ({'precision': 'fp64'}, "precision 'fp64'"),
         ({'warmup_runs': -1}, 'warmup_runs'),
+        ({'backend': 'jax'}, "backend 'jax' is not one of auto, torch, onnxruntime"),
+        ({'backend': 'openvino'}, 'backend openvino does not read .*TorchScript artifact'),
     ],
 )
 def test_bad_options_raise(tiny_artifact, kwargs, match):

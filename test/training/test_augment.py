@@ -94,10 +94,10 @@ def test_unknown_intrinsics_give_nan_rays():
 
 
 def test_sample_camera_must_match_the_image():
-    from pixio_ros.training import TrainingError
+    from pixio_ros.data import DataError  # RGBDSample is the data layer's (every reader's) sample
 
     camera = PinholeCamera.from_k(96, 64, K)
-    with pytest.raises(TrainingError, match='frame 0 of test is 48x32 but its camera is 96x64'):
+    with pytest.raises(DataError, match='frame 0 of test is 48x32 but its camera is 96x64'):
         RGBDSample(
             np.zeros((32, 48, 3), np.uint8), np.ones((32, 48), np.float32), camera, 'test', 0
         )

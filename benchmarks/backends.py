@@ -1,0 +1,549 @@
+"""Backends benchmark: every backend x precision side by side, with and without the DPT head.
+
+Run (after `make setup`, with .venv/pixio_env.sh sourced, from the repository root):
+
+    python benchmarks/backends.py [--size vitb16] [--inputs 240x320,480x640] [--runs 8] \
+        [--node-seconds 20] [--node-input 240x320] [--artifacts DIR] [--json results.json]
+
+Smoke run (a minute or two on two cores):
+
+    python benchmarks/backends.py --size tiny --inputs 64x96,96x128 --runs 3 --node-seconds 3
+
+One run, everything measured side by side: for each input size, a random-init network of
+``--size`` with the DPT depth head and with no head (features only) is exported once as
+TorchScript (the torch backend) and as ONNX (onnxruntime, openvino, tensorrt). Then, for every
+backend x precision this machine runs (fp32 everywhere; bf16 only where the CPU has native bf16,
+or every bf16 with ``--emulated-bf16``; fp16 and TensorRT on CUDA), the Engines are called in
+interleaved rounds on the same frame at the input size, in a worker thread as the node's, and
+medians are printed: latency, frames/s, the ratio to torch fp32, and the largest difference from
+the eager fp32 network (depth in metres, features as a share of their range). The DPT head's
+share of the time (1 - no-head / depth-head latency) shows how it grows with the input size.
+
+Last, the node itself runs on each backend (``pixio_node`` processes, one after the other, with
+the depth-head artifact at ``--node-input``), fed by a 640x480 rgb8 camera with CameraInfo at 30
+Hz with depth, points, features and embedding subscribed (as benchmarks/node.py); its output rate
+is its throughput. The ONNX backend that ``backend: auto`` picks is run as ``auto``. The
+benchmark uses the checkout's code when run with ``PYTHONPATH=.`` (node processes included).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import random
+import sys
+import tempfile
+import threading
+import time
+import warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from pixio_ros.ros.fastdds import point_fast_dds_at
+
+REPO = Path(__file__).resolve().parent.parent
+# Loopback-only DDS in a random domain, set before rclpy is imported (as the tests do).
+os.environ['ROS_DOMAIN_ID'] = str(random.SystemRandom().randint(1, 101))
+point_fast_dds_at(REPO / 'config' / 'fastdds_shm_localhost.xml')
+os.environ.setdefault('RMW_IMPLEMENTATION', 'rmw_fastrtps_cpp')
+
+import rclpy  # noqa: E402
+from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
+from rclpy.context import Context  # noqa: E402
+from rclpy.executors import SingleThreadedExecutor  # noqa: E402
+from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
+from sensor_msgs.msg import CameraInfo, Image, PointCloud2  # noqa: E402
+
+from pixio_ros.commands.args import parse_hxw  # noqa: E402
+from pixio_ros.model import build_network, export_artifact  # noqa: E402
+from pixio_ros.model.artifact_format import RandomInitWarning  # noqa: E402
+from pixio_ros.ros.node_process import NodeProcess  # noqa: E402
+from pixio_ros.runtime.backends import backend_available, choose_backend  # noqa: E402
+from pixio_ros.runtime.backends.parity import compare_outputs  # noqa: E402
+from pixio_ros.runtime.engine import Engine, EngineError  # noqa: E402
+from pixio_ros.runtime.precision import cpu_precision  # noqa: E402
+
+SEED = 0
+HEADS = ('depth', 'none')
+MS_PER_S = 1000.0
+NODE_WARMUP_S = 3.0
+NODE_READY_TIMEOUT_S = 900.0
+NODE_OUTPUTS = ('depth', 'points', 'features', 'embedding')
+SUFFIXES = {'torchscript': '.ts', 'onnx': '.onnx'}
+CAMERA_HZ = 30.0
+CAMERA_HEIGHT, CAMERA_WIDTH = 480, 640
+NS_PER_S = 1_000_000_000
+SPIN_TIMEOUT_S = 0.05
+LAST_FRAME_TIMEOUT_S = 60.0
+MIN_ARRIVALS = 2
+RELIABLE = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
+
+
+@dataclass(frozen=True)
+class Combo:
+    """One way of running an artifact: backend, precision, device."""
+
+    backend: str
+    precision: str
+    device: str = 'cpu'
+
+    @property
+    def fmt(self) -> str:
+        """The artifact format the backend reads."""
+        return 'torchscript' if self.backend == 'torch' else 'onnx'
+
+    @property
+    def label(self) -> str:
+        """``backend precision``."""
+        return f'{self.backend} {self.precision}'
+
+
+@dataclass
+class Row:
+    """One combination's figures at one input size and head."""
+
+    combo: str
+    input_size: str
+    head: str
+    p50_ms: float = float('nan')
+    fps: float = float('nan')
+    ratio_to_torch_fp32: float = float('nan')
+    depth_max_abs_m: float | None = None
+    features_max_abs_of_range: float | None = None
+    within_tolerance: bool | None = None
+    start_up: str = ''
+    error: str = ''
+    latencies_ms: list[float] = field(default_factory=list)
+
+
+def openvino_has(capability: str) -> bool:
+    import openvino
+
+    return capability in openvino.Core().get_property('CPU', 'OPTIMIZATION_CAPABILITIES')
+
+
+def combinations(emulated_bf16: bool) -> tuple[list[Combo], list[str]]:
+    """The combinations this machine runs, and why the others are left out."""
+    combos = [Combo('torch', 'fp32')]
+    left_out = []
+    native = cpu_precision().native_bf16
+    if native or emulated_bf16:
+        combos.append(Combo('torch', 'bf16'))
+    else:
+        left_out.append(f'bf16 (this CPU has {cpu_precision().describe()}; --emulated-bf16)')
+    if backend_available('onnxruntime'):
+        combos.append(Combo('onnxruntime', 'fp32'))
+    else:
+        left_out.append("onnxruntime (pip install 'pixio_ros[onnx]')")
+    if backend_available('openvino'):
+        combos.append(Combo('openvino', 'fp32'))
+        if openvino_has('BF16'):
+            combos.append(Combo('openvino', 'bf16'))
+    else:
+        left_out.append("openvino (pip install 'pixio_ros[openvino]')")
+    if torch.cuda.is_available():
+        combos += [Combo('torch', 'fp32', 'cuda'), Combo('torch', 'fp16', 'cuda')]
+        if backend_available('tensorrt'):
+            combos += [Combo('tensorrt', 'fp16', 'cuda'), Combo('tensorrt', 'fp32', 'cuda')]
+        else:
+            left_out.append('tensorrt (onnxruntime-gpu with TensorRT not installed)')
+    else:
+        left_out.append('tensorrt and CUDA (no NVIDIA GPU)')
+    return combos, left_out
+
+
+def export_cached(directory: Path, size: str, head: str, input_size: tuple[int, int], fmt: str):
+    """The random-init artifact of these settings in `directory`, exported once."""
+    path = directory / f'{size}_{head}_{input_size[0]}x{input_size[1]}{SUFFIXES[fmt]}'
+    if not path.exists():
+        started = time.perf_counter()
+        with torch.random.fork_rng():
+            torch.manual_seed(SEED)
+            net = build_network(size, head)
+        export_artifact(
+            net,
+            path,
+            input_size=input_size,
+            fmt=fmt,
+            encoder_pretrained=False,
+            head_trained=False,
+        )
+        print(f'  exported {path.name} in {time.perf_counter() - started:.0f} s', flush=True)
+    return path
+
+
+def eager_outputs(size: str, head: str, image: np.ndarray) -> dict[str, torch.Tensor]:
+    """The eager fp32 network's outputs on one frame (the reference of the differences)."""
+    with torch.random.fork_rng():
+        torch.manual_seed(SEED)
+        net = build_network(size, head)
+    with torch.inference_mode():
+        return net(torch.from_numpy(image)[None])
+
+
+def differences(engine: Engine, reference: dict[str, torch.Tensor], image: np.ndarray, row: Row):
+    """Largest difference from eager on `image` (depth in metres, features of their range)."""
+    prediction = engine.infer(image)
+    candidate = {}
+    for name in reference:
+        array = torch.from_numpy(getattr(prediction, name))
+        if name in ('depth', 'confidence'):
+            array = array[None]
+        elif name in ('points', 'features'):
+            array = array.permute(2, 0, 1)
+        candidate[name] = array[None]
+    results = compare_outputs(
+        reference, candidate, engine.backend_info.precision, engine.metadata.max_depth
+    )
+    row.within_tolerance = all(result.ok for result in results.values())
+    if 'depth' in results:
+        row.depth_max_abs_m = results['depth'].max_abs
+    features = reference['features']
+    spread = float(features.max() - features.min())
+    row.features_max_abs_of_range = results['features'].max_abs / spread
+
+
+def timed_rounds(engines: dict[str, Engine], image: np.ndarray, runs: int) -> dict[str, list]:
+    """Interleaved rounds of one Engine.infer each, in a worker thread; latencies in ms."""
+    latencies: dict[str, list[float]] = {label: [] for label in engines}
+
+    def loop() -> None:
+        for engine in engines.values():  # the first calls at a size are slow
+            engine.infer(image)
+        for _ in range(runs):
+            for label, engine in engines.items():
+                latencies[label].append(engine.infer(image).inference_ms)
+
+    worker = threading.Thread(target=loop)
+    worker.start()
+    worker.join()
+    return latencies
+
+
+def measure_config(
+    combos: list[Combo], artifacts: dict[str, Path], size: str, head: str, input_size, runs: int
+) -> list[Row]:
+    """Every combination on one (input size, head): latency, ratio, difference from eager."""
+    shown = f'{input_size[0]}x{input_size[1]}'
+    image = np.random.default_rng(1).integers(0, 256, (*input_size, 3), dtype=np.uint8)
+    reference = eager_outputs(size, head, image)
+    engines: dict[str, Engine] = {}
+    rows: dict[str, Row] = {}
+    for combo in combos:
+        row = rows[combo.label] = Row(combo.label, shown, head)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter('ignore', RandomInitWarning)
+                engine = Engine(
+                    artifacts[combo.fmt],
+                    device=combo.device,
+                    precision=combo.precision,
+                    backend=combo.backend,
+                    warmup_runs=1,
+                )
+        except EngineError as err:
+            row.error = str(err)
+            continue
+        row.start_up = engine.backend_info.parity_summary()
+        differences(engine, reference, image, row)
+        engines[combo.label] = engine
+    for label, values in timed_rounds(engines, image, runs).items():
+        rows[label].latencies_ms = values
+        rows[label].p50_ms = float(np.median(values))
+        rows[label].fps = MS_PER_S / rows[label].p50_ms
+    base = rows.get('torch fp32')
+    for row in rows.values():
+        if base is not None and base.p50_ms == base.p50_ms:
+            row.ratio_to_torch_fp32 = base.p50_ms / row.p50_ms
+    engines.clear()
+    gc.collect()
+    return list(rows.values())
+
+
+def print_rows(size: str, rows: list[Row]) -> None:
+    print(
+        '\n| model | input | backend precision | p50 ms | frames/s | vs torch fp32 | '
+        'depth max diff (m) | features max diff (of range) | within tolerance |'
+    )
+    print('|---|---|---|---|---|---|---|---|---|')
+    for row in rows:
+        if row.error:
+            print(f'| {size} {row.head} | {row.input_size} | {row.combo} | refused: {row.error} |')
+            continue
+        depth = f'{row.depth_max_abs_m:.2g}' if row.depth_max_abs_m is not None else '-'
+        print(
+            f'| {size} {row.head} | {row.input_size} | {row.combo} | {row.p50_ms:.1f} | '
+            f'{row.fps:.2f} | {row.ratio_to_torch_fp32:.2f}x | {depth} | '
+            f'{row.features_max_abs_of_range:.2%} | {"yes" if row.within_tolerance else "NO"} |'
+        )
+
+
+def print_dpt_share(rows: list[Row]) -> None:
+    """How much of each combination's time the DPT head takes, per input size."""
+    table: dict[tuple[str, str], dict[str, float]] = {}
+    for row in rows:
+        if not row.error:
+            table.setdefault((row.combo, row.input_size), {})[row.head] = row.p50_ms
+    print('\n| backend precision | input | with DPT head ms | no head ms | DPT share |')
+    print('|---|---|---|---|---|')
+    for (combo, shown), heads in table.items():
+        if {'depth', 'none'} <= set(heads):
+            share = 1.0 - heads['none'] / heads['depth']
+            print(
+                f'| {combo} | {shown} | {heads["depth"]:.1f} | {heads["none"]:.1f} | {share:.0%} |'
+            )
+
+
+class Camera:
+    """A 640x480 rgb8 camera with CameraInfo at 30 Hz that subscribes to the node's outputs."""
+
+    def __init__(self, context: Context):
+        self.node = rclpy.create_node('pixio_bench_backends_camera', context=context)
+        rgb = np.random.default_rng(0).integers(
+            0, 256, (CAMERA_HEIGHT, CAMERA_WIDTH, 3), dtype=np.uint8
+        )
+        self.image = Image(
+            height=CAMERA_HEIGHT, width=CAMERA_WIDTH, encoding='rgb8', step=CAMERA_WIDTH * 3
+        )
+        self.image.data = rgb.tobytes()
+        self.image.header.frame_id = 'camera_optical'
+        self.info = CameraInfo(
+            width=CAMERA_WIDTH, height=CAMERA_HEIGHT, distortion_model='plumb_bob', d=[0.0] * 5
+        )
+        self.info.k = [525.0, 0.0, 319.5, 0.0, 525.0, 239.5, 0.0, 0.0, 1.0]
+        self.info.p = [525.0, 0.0, 319.5, 0.0, 0.0, 525.0, 239.5, 0.0, 0.0, 0.0, 1.0, 0.0]
+        self.info.header.frame_id = 'camera_optical'
+        self.image_pub = self.node.create_publisher(Image, 'image', RELIABLE)
+        self.info_pub = self.node.create_publisher(CameraInfo, 'camera_info', RELIABLE)
+        self.lock = threading.Lock()
+        self.arrivals: list[tuple[float, float, int]] = []  # (receive time, age ms, stamp ns)
+        self.diagnostics: dict[str, str] = {}
+        self.node.create_subscription(Image, 'depth', self._on_depth, RELIABLE)
+        for topic in NODE_OUTPUTS[1:]:
+            self.node.create_subscription(PointCloud2, topic, lambda _: None, RELIABLE, raw=True)
+        self.node.create_subscription(DiagnosticArray, '/diagnostics', self._on_diagnostics, 10)
+        self.executor = SingleThreadedExecutor(context=context)
+        self.executor.add_node(self.node)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._spin, daemon=True)
+        self._thread.start()
+
+    def _spin(self) -> None:
+        while not self._stop.is_set():
+            self.executor.spin_once(timeout_sec=SPIN_TIMEOUT_S)
+
+    def _on_depth(self, msg: Image) -> None:
+        now_ns = time.time_ns()
+        stamp_ns = msg.header.stamp.sec * NS_PER_S + msg.header.stamp.nanosec
+        with self.lock:
+            self.arrivals.append((time.monotonic(), (now_ns - stamp_ns) / 1e6, stamp_ns))
+
+    def _on_diagnostics(self, msg: DiagnosticArray) -> None:
+        with self.lock:
+            self.diagnostics = {kv.key: kv.value for kv in msg.status[0].values}
+
+    def stream(self, seconds: float) -> list[tuple[float, float, int]]:
+        """Publish for `seconds`; the depth arrivals until the last frame's output is in."""
+        with self.lock:
+            self.arrivals.clear()
+        next_frame = time.monotonic()
+        deadline = next_frame + seconds
+        last_ns = 0
+        while time.monotonic() < deadline:
+            last_ns = time.time_ns()
+            self.image.header.stamp.sec, self.image.header.stamp.nanosec = divmod(last_ns, NS_PER_S)
+            self.info.header.stamp = self.image.header.stamp
+            self.info_pub.publish(self.info)
+            self.image_pub.publish(self.image)
+            next_frame += 1.0 / CAMERA_HZ
+            time.sleep(max(0.0, next_frame - time.monotonic()))
+        wait_until = time.monotonic() + LAST_FRAME_TIMEOUT_S
+        while time.monotonic() < wait_until:
+            with self.lock:
+                if any(stamp == last_ns for _, _, stamp in self.arrivals):
+                    break
+            time.sleep(0.01)
+        with self.lock:
+            return list(self.arrivals)
+
+    def close(self) -> None:
+        """Stop spinning and destroy the node (before the context shuts down)."""
+        self._stop.set()
+        self._thread.join()
+        self.executor.shutdown()
+        self.node.destroy_node()
+
+
+def node_rate(arrivals: list[tuple[float, float, int]]) -> float:
+    """Outputs per second between the first and the last arrival."""
+    if len(arrivals) < MIN_ARRIVALS:
+        return 0.0
+    return (len(arrivals) - 1) / (arrivals[-1][0] - arrivals[0][0])
+
+
+@dataclass
+class NodeRow:
+    """The node's throughput on one backend."""
+
+    label: str
+    fps: float = float('nan')
+    ratio_to_torch_fp32: float = float('nan')
+    age_p50_ms: float = float('nan')
+    inference_p50_ms: float = float('nan')
+    error: str = ''
+
+
+def node_combos(combos: list[Combo]) -> list[tuple[str, Combo]]:
+    """(label, combination) of the node runs: the ONNX backend auto picks runs as `auto`."""
+    if not any(combo.fmt == 'onnx' for combo in combos):
+        return [(combo.label, combo) for combo in combos]
+    picks = {device: choose_backend('onnx', device)[0] for device in {c.device for c in combos}}
+    runs = []
+    for combo in combos:
+        if combo.fmt == 'onnx' and picks.get(combo.device) == combo.backend:
+            auto = Combo('auto', combo.precision, combo.device)
+            runs.append((f'auto ({combo.backend}) {combo.precision}', auto))
+        else:
+            runs.append((combo.label, combo))
+    return runs
+
+
+def wait_for_node(camera: Camera, process: NodeProcess) -> None:
+    deadline = time.monotonic() + NODE_READY_TIMEOUT_S
+    while camera.image_pub.get_subscription_count() == 0:
+        if not process.running or time.monotonic() > deadline:
+            raise RuntimeError(f'pixio_node did not start:\n{process.tail()}')
+        time.sleep(0.05)
+
+
+def wait_for_no_node(camera: Camera) -> None:
+    deadline = time.monotonic() + 10.0
+    while camera.image_pub.get_subscription_count() and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def measure_nodes(
+    runs: list[tuple[str, Combo]], artifacts: dict[str, Path], seconds: float, directory: Path
+) -> list[NodeRow]:
+    """Each backend's node in turn, fed by the 30 Hz camera with every output subscribed."""
+    rows = []
+    context = Context()
+    rclpy.init(context=context)
+    camera = Camera(context)
+    try:
+        for label, combo in runs:
+            row = NodeRow(label)
+            rows.append(row)
+            parameters = {
+                'model_path': str(artifacts[combo.fmt]),
+                'device': combo.device,
+                'backend': combo.backend,
+                'precision': combo.precision,
+                'warmup_runs': 2,
+            }
+            log = directory / f'node_{combo.backend}_{combo.precision}.log'
+            with NodeProcess(log, parameters=parameters) as process:
+                try:
+                    wait_for_node(camera, process)
+                except RuntimeError as err:
+                    row.error = str(err).splitlines()[-1]
+                    continue
+                camera.stream(NODE_WARMUP_S)
+                arrivals = camera.stream(seconds)
+                row.fps = node_rate(arrivals)
+                row.age_p50_ms = float(np.median([age for _, age, _ in arrivals] or [np.nan]))
+                with camera.lock:
+                    row.inference_p50_ms = float(camera.diagnostics.get('inference ms p50', 'nan'))
+            wait_for_no_node(camera)
+    finally:
+        camera.close()
+        rclpy.shutdown(context=context)
+    base = next((row for row in rows if row.label == 'torch fp32'), None)
+    for row in rows:
+        if base is not None and base.fps > 0:
+            row.ratio_to_torch_fp32 = row.fps / base.fps
+    return rows
+
+
+def print_nodes(size: str, shown: str, rows: list[NodeRow]) -> None:
+    print(
+        f'\nnode, {size} depth head at {shown}, camera 640x480 rgb8 at '
+        f'{CAMERA_HZ:.0f} Hz, outputs {", ".join(NODE_OUTPUTS)}'
+    )
+    print('| backend precision | node frames/s | vs torch fp32 | inference p50 ms | age p50 ms |')
+    print('|---|---|---|---|---|')
+    for row in rows:
+        if row.error:
+            print(f'| {row.label} | failed: {row.error} |')
+            continue
+        print(
+            f'| {row.label} | {row.fps:.2f} | {row.ratio_to_torch_fp32:.2f}x | '
+            f'{row.inference_p50_ms:.1f} | {row.age_p50_ms:.0f} |'
+        )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--size', default='vitb16', help='model size (default vitb16)')
+    parser.add_argument('--inputs', default='240x320,480x640', help='input sizes, HxW,HxW')
+    parser.add_argument('--runs', type=int, default=8, help='timed rounds (medians)')
+    parser.add_argument('--node-seconds', type=float, default=20.0, help='0 skips the node')
+    parser.add_argument('--node-input', type=parse_hxw, help='default: the first of --inputs')
+    parser.add_argument('--artifacts', type=Path, help='folder to keep / reuse the exports in')
+    parser.add_argument('--emulated-bf16', action='store_true', help='bf16 on CPUs without it')
+    parser.add_argument('--json', type=Path, help='also write every figure here')
+    args = parser.parse_args()
+    inputs = [parse_hxw(text) for text in args.inputs.split(',')]
+    node_input = args.node_input or inputs[0]
+    combos, left_out = combinations(args.emulated_bf16)
+    cpu = cpu_precision()
+    print(
+        f'{args.size}, random-init weights (speed does not depend on them); CPU {cpu.model}, '
+        f'{cpu.describe()}; torch {torch.__version__}, {torch.get_num_threads()} threads'
+    )
+    print(f'combinations: {", ".join(c.label + " " + c.device for c in combos)}')
+    if left_out:
+        print(f'left out: {"; ".join(left_out)}')
+    with tempfile.TemporaryDirectory() as tmp:
+        directory = args.artifacts or Path(tmp)
+        directory.mkdir(parents=True, exist_ok=True)
+        rows: list[Row] = []
+        for input_size in inputs:
+            for head in HEADS:
+                artifacts = {
+                    fmt: export_cached(directory, args.size, head, input_size, fmt)
+                    for fmt in {combo.fmt for combo in combos}
+                }
+                config_rows = measure_config(
+                    combos, artifacts, args.size, head, input_size, args.runs
+                )
+                print_rows(args.size, config_rows)
+                rows += config_rows
+        print_dpt_share(rows)
+        node_rows: list[NodeRow] = []
+        if args.node_seconds > 0:
+            artifacts = {
+                fmt: export_cached(directory, args.size, 'depth', node_input, fmt)
+                for fmt in {combo.fmt for combo in combos}
+            }
+            node_rows = measure_nodes(node_combos(combos), artifacts, args.node_seconds, Path(tmp))
+            print_nodes(args.size, f'{node_input[0]}x{node_input[1]}', node_rows)
+    if args.json:
+        document = {
+            'size': args.size,
+            'cpu': {'model': cpu.model, 'bf16_flags': list(cpu.bf16_flags)},
+            'left_out': left_out,
+            'engine': [asdict(row) for row in rows],
+            'node': [asdict(row) for row in node_rows],
+        }
+        args.json.write_text(json.dumps(document, indent=2))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
