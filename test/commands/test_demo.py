@@ -162,3 +162,27 @@ def test_missing_model_is_refused_before_anything_runs(tmp_path, capsys):
     assert code == 1
     assert 'none.ts does not exist; make one with `pixio-ros export' in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(('budget_s', 'epochs'), [(0.0, 2), (600.0, 3)])
+def test_the_demo_training_budget_plans_and_bounds_the_epochs(
+    sample_bag, tiny_encoder, tmp_path, budget_s, epochs
+):
+    """No time left: the minimum epochs still train; plenty: the planned maximum."""
+    from pixio_ros.data.sample_bag import COLOR_TOPIC, DEPTH_TOPIC
+    from pixio_ros.training import TrainConfig, load_bag_samples
+    from pixio_ros.training.budget import train_within_budget
+
+    samples = load_bag_samples(sample_bag, image_topic=COLOR_TOPIC, depth_topic=DEPTH_TOPIC)
+    config = TrainConfig(
+        encoder=tiny_encoder,
+        head_kind='depth',
+        out=tmp_path / 'run',
+        input_size=(32, 48),
+        batch=4,
+        progress=False,
+    )
+    run = train_within_budget(config, samples, [], budget_s=budget_s, max_epochs=3, min_epochs=2)
+    assert run.epochs_done == run.epochs_planned == epochs
+    assert len(run.result.history) == epochs and run.step_s > 0
+    assert (tmp_path / 'run' / 'best.safetensors').is_file()

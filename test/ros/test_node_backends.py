@@ -120,10 +120,12 @@ def test_the_node_runs_the_backend_it_was_given(make_node, client, points_artifa
     send_until_received(client, lambda: image_pub.publish(frame), frame.header, ['depth'])
 
     def backend_reported() -> str | None:
+        # /diagnostics is shared: other nodes alive in this test run report there too.
         for array in reversed(client.messages('/diagnostics')):
-            values = {kv.key: kv.value for kv in array.status[0].values}
-            if 'backend' in values:
-                return values['backend']
+            for status in array.status:
+                values = {kv.key: kv.value for kv in status.values}
+                if 'backend' in values and values.get('model sha256') == node.engine.sha256:
+                    return values['backend']
         return None
 
     wait_until(lambda: backend_reported() is not None, what='diagnostics naming the backend')
