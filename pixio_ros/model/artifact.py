@@ -242,6 +242,42 @@ def _one_of(value: str, choices: tuple[_T, ...], what: str) -> _T:
     raise ModelError(f'unknown {what} {value!r}; expected one of {", ".join(choices)}.')
 
 
+def _check_request(
+    net: PixioNet,
+    path: Path,
+    artifact_format: ArtifactFormat,
+    precision: Precision,
+    input_size: tuple[int, int],
+    device: str,
+    sources: Mapping[str, str | os.PathLike[str]] | None,
+    *,
+    force: bool,
+) -> tuple[int, int]:
+    """(H, W) of the export, or ModelError for a request that must fail before any work."""
+    conflict = suffix_conflict(path, artifact_format)
+    if conflict is not None:
+        raise ModelError(f'{conflict}.')
+    height, width = (int(side) for side in input_size)
+    if height <= 0 or width <= 0 or height % PATCH_SIZE or width % PATCH_SIZE:
+        raise ModelError(
+            f'input size {height}x{width} must be positive multiples of {PATCH_SIZE}; '
+            f'e.g. {max(PATCH_SIZE, height // PATCH_SIZE * PATCH_SIZE)}x'
+            f'{max(PATCH_SIZE, width // PATCH_SIZE * PATCH_SIZE)}.'
+        )
+    if str(device).startswith('cuda') and not torch.cuda.is_available():
+        raise ModelError(
+            f'device {device!r} requested but CUDA is not available; use --device cpu.'
+        )
+    if path.exists() and not force:
+        raise ModelError(f'{path} exists already, not overwriting; pass --force to replace it.')
+    for name, source in (sources or {}).items():
+        if not Path(source).exists():
+            raise ModelError(f'source {name!r} ({source}) does not exist.')
+    if artifact_format == 'onnx':
+        _check_onnx_export(net, precision)
+    return height, width
+
+
 def export_artifact(
     net: PixioNet,
     path: str | os.PathLike[str],
@@ -288,27 +324,9 @@ def export_artifact(
     path = Path(path)
     artifact_format = _one_of(fmt, FORMATS, 'format')
     precision = _one_of(dtype, tuple(DTYPES), 'dtype')
-    conflict = suffix_conflict(path, artifact_format)
-    if conflict is not None:
-        raise ModelError(f'{conflict}.')
-    height, width = (int(side) for side in input_size)
-    if height <= 0 or width <= 0 or height % PATCH_SIZE or width % PATCH_SIZE:
-        raise ModelError(
-            f'input size {height}x{width} must be positive multiples of {PATCH_SIZE}; '
-            f'e.g. {max(PATCH_SIZE, height // PATCH_SIZE * PATCH_SIZE)}x'
-            f'{max(PATCH_SIZE, width // PATCH_SIZE * PATCH_SIZE)}.'
-        )
-    if str(device).startswith('cuda') and not torch.cuda.is_available():
-        raise ModelError(
-            f'device {device!r} requested but CUDA is not available; use --device cpu.'
-        )
-    if path.exists() and not force:
-        raise ModelError(f'{path} exists already, not overwriting; pass --force to replace it.')
-    for name, source in (sources or {}).items():
-        if not Path(source).exists():
-            raise ModelError(f'source {name!r} ({source}) does not exist.')
-    if artifact_format == 'onnx':
-        _check_onnx_export(net, precision)
+    height, width = _check_request(
+        net, path, artifact_format, precision, input_size, device, sources, force=force
+    )
 
     model = _on(net, torch.device(device), DTYPES[precision])
     metadata = build_metadata(
