@@ -24,7 +24,6 @@ __all__ = [
     'NodeStats',
     'StatsSnapshot',
     'camera_status',
-    'diagnostic_array',
     'model_status',
     'statuses_array',
 ]
@@ -252,30 +251,6 @@ def process_memory_mib() -> float:
         return resident_pages * os.sysconf('SC_PAGE_SIZE') / BYTES_PER_MIB
     except (OSError, ValueError, IndexError):
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / KIB
-
-
-def diagnostic_array(
-    stamp: Time,
-    name: str,
-    hardware_id: str,
-    stats: StatsSnapshot,
-    *,
-    failed_since_last: int,
-    device_memory_bytes: int | None,
-    extra: dict[str, str],
-    problems: tuple[str, ...] = (),
-) -> DiagnosticArray:
-    """One DiagnosticStatus summarising a single-camera node (see `camera_status`)."""
-    status = camera_status(
-        name,
-        hardware_id,
-        stats,
-        failed_since_last=failed_since_last,
-        device_memory_bytes=device_memory_bytes,
-        extra=extra,
-        problems=problems,
-    )
-    return statuses_array(stamp, [status])
 
 
 def statuses_array(stamp: Time, statuses: list[DiagnosticStatus]) -> DiagnosticArray:

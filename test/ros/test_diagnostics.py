@@ -7,7 +7,7 @@ import math
 from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticStatus
 
-from pixio_ros.ros.diagnostics import NodeStats, diagnostic_array
+from pixio_ros.ros.diagnostics import NodeStats, camera_status, statuses_array
 
 
 def values_of(array) -> dict[str, str]:
@@ -17,7 +17,8 @@ def values_of(array) -> dict[str, str]:
 def report(stats: NodeStats, **kwargs):
     options = {'failed_since_last': 0, 'device_memory_bytes': None, 'extra': {}}
     options.update(kwargs)
-    return diagnostic_array(Time(sec=3), 'pixio', 'cpu', stats.snapshot(), **options)
+    status = camera_status('pixio', 'cpu', stats.snapshot(), **options)
+    return statuses_array(Time(sec=3), [status])
 
 
 def test_counters_and_percentiles():
