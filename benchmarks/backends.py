@@ -31,57 +31,34 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import os
-import random
 import sys
 import tempfile
 import threading
-import time
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
+import rclpy
 import torch
+from bench_rig import SEED, Camera, arrival_rate, random_init_artifact, use_private_dds
+from rclpy.context import Context
 
-from pixio_ros.ros.fastdds import point_fast_dds_at
+from pixio_ros.commands.args import parse_hxw
+from pixio_ros.model import build_network
+from pixio_ros.model.artifact_format import RandomInitWarning
+from pixio_ros.ros.node_process import NodeProcess
+from pixio_ros.runtime.backends import backend_available, choose_backend
+from pixio_ros.runtime.backends.parity import compare_outputs
+from pixio_ros.runtime.engine import Engine, EngineError
+from pixio_ros.runtime.precision import cpu_precision
 
-REPO = Path(__file__).resolve().parent.parent
-# Loopback-only DDS in a random domain, set before rclpy is imported (as the tests do).
-os.environ['ROS_DOMAIN_ID'] = str(random.SystemRandom().randint(1, 101))
-point_fast_dds_at(REPO / 'config' / 'fastdds_shm_localhost.xml')
-os.environ.setdefault('RMW_IMPLEMENTATION', 'rmw_fastrtps_cpp')
-
-import rclpy  # noqa: E402
-from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
-from rclpy.context import Context  # noqa: E402
-from rclpy.executors import SingleThreadedExecutor  # noqa: E402
-from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
-from sensor_msgs.msg import CameraInfo, Image, PointCloud2  # noqa: E402
-
-from pixio_ros.commands.args import parse_hxw  # noqa: E402
-from pixio_ros.model import build_network, export_artifact  # noqa: E402
-from pixio_ros.model.artifact_format import RandomInitWarning  # noqa: E402
-from pixio_ros.ros.node_process import NodeProcess  # noqa: E402
-from pixio_ros.runtime.backends import backend_available, choose_backend  # noqa: E402
-from pixio_ros.runtime.backends.parity import compare_outputs  # noqa: E402
-from pixio_ros.runtime.engine import Engine, EngineError  # noqa: E402
-from pixio_ros.runtime.precision import cpu_precision  # noqa: E402
-
-SEED = 0
 HEADS = ('depth', 'none')
 MS_PER_S = 1000.0
 NODE_WARMUP_S = 3.0
 NODE_READY_TIMEOUT_S = 900.0
 NODE_OUTPUTS = ('depth', 'points', 'features', 'embedding')
-SUFFIXES = {'torchscript': '.ts', 'onnx': '.onnx'}
 CAMERA_HZ = 30.0
-CAMERA_HEIGHT, CAMERA_WIDTH = 480, 640
-NS_PER_S = 1_000_000_000
-SPIN_TIMEOUT_S = 0.05
-LAST_FRAME_TIMEOUT_S = 60.0
-MIN_ARRIVALS = 2
-RELIABLE = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
 
 
 @dataclass(frozen=True)
@@ -155,26 +132,6 @@ def combinations(emulated_bf16: bool) -> tuple[list[Combo], list[str]]:
     else:
         left_out.append('tensorrt and CUDA (no NVIDIA GPU)')
     return combos, left_out
-
-
-def export_cached(directory: Path, size: str, head: str, input_size: tuple[int, int], fmt: str):
-    """The random-init artifact of these settings in `directory`, exported once."""
-    path = directory / f'{size}_{head}_{input_size[0]}x{input_size[1]}{SUFFIXES[fmt]}'
-    if not path.exists():
-        started = time.perf_counter()
-        with torch.random.fork_rng():
-            torch.manual_seed(SEED)
-            net = build_network(size, head)
-        export_artifact(
-            net,
-            path,
-            input_size=input_size,
-            fmt=fmt,
-            encoder_pretrained=False,
-            head_trained=False,
-        )
-        print(f'  exported {path.name} in {time.perf_counter() - started:.0f} s', flush=True)
-    return path
 
 
 def eager_outputs(size: str, head: str, image: np.ndarray) -> dict[str, torch.Tensor]:
@@ -299,93 +256,6 @@ def print_dpt_share(rows: list[Row]) -> None:
             )
 
 
-class Camera:
-    """A 640x480 rgb8 camera with CameraInfo at 30 Hz that subscribes to the node's outputs."""
-
-    def __init__(self, context: Context):
-        self.node = rclpy.create_node('pixio_bench_backends_camera', context=context)
-        rgb = np.random.default_rng(0).integers(
-            0, 256, (CAMERA_HEIGHT, CAMERA_WIDTH, 3), dtype=np.uint8
-        )
-        self.image = Image(
-            height=CAMERA_HEIGHT, width=CAMERA_WIDTH, encoding='rgb8', step=CAMERA_WIDTH * 3
-        )
-        self.image.data = rgb.tobytes()
-        self.image.header.frame_id = 'camera_optical'
-        self.info = CameraInfo(
-            width=CAMERA_WIDTH, height=CAMERA_HEIGHT, distortion_model='plumb_bob', d=[0.0] * 5
-        )
-        self.info.k = [525.0, 0.0, 319.5, 0.0, 525.0, 239.5, 0.0, 0.0, 1.0]
-        self.info.p = [525.0, 0.0, 319.5, 0.0, 0.0, 525.0, 239.5, 0.0, 0.0, 0.0, 1.0, 0.0]
-        self.info.header.frame_id = 'camera_optical'
-        self.image_pub = self.node.create_publisher(Image, 'image', RELIABLE)
-        self.info_pub = self.node.create_publisher(CameraInfo, 'camera_info', RELIABLE)
-        self.lock = threading.Lock()
-        self.arrivals: list[tuple[float, float, int]] = []  # (receive time, age ms, stamp ns)
-        self.diagnostics: dict[str, str] = {}
-        self.node.create_subscription(Image, 'depth', self._on_depth, RELIABLE)
-        for topic in NODE_OUTPUTS[1:]:
-            self.node.create_subscription(PointCloud2, topic, lambda _: None, RELIABLE, raw=True)
-        self.node.create_subscription(DiagnosticArray, '/diagnostics', self._on_diagnostics, 10)
-        self.executor = SingleThreadedExecutor(context=context)
-        self.executor.add_node(self.node)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._spin, daemon=True)
-        self._thread.start()
-
-    def _spin(self) -> None:
-        while not self._stop.is_set():
-            self.executor.spin_once(timeout_sec=SPIN_TIMEOUT_S)
-
-    def _on_depth(self, msg: Image) -> None:
-        now_ns = time.time_ns()
-        stamp_ns = msg.header.stamp.sec * NS_PER_S + msg.header.stamp.nanosec
-        with self.lock:
-            self.arrivals.append((time.monotonic(), (now_ns - stamp_ns) / 1e6, stamp_ns))
-
-    def _on_diagnostics(self, msg: DiagnosticArray) -> None:
-        with self.lock:
-            self.diagnostics = {kv.key: kv.value for kv in msg.status[0].values}
-
-    def stream(self, seconds: float) -> list[tuple[float, float, int]]:
-        """Publish for `seconds`; the depth arrivals until the last frame's output is in."""
-        with self.lock:
-            self.arrivals.clear()
-        next_frame = time.monotonic()
-        deadline = next_frame + seconds
-        last_ns = 0
-        while time.monotonic() < deadline:
-            last_ns = time.time_ns()
-            self.image.header.stamp.sec, self.image.header.stamp.nanosec = divmod(last_ns, NS_PER_S)
-            self.info.header.stamp = self.image.header.stamp
-            self.info_pub.publish(self.info)
-            self.image_pub.publish(self.image)
-            next_frame += 1.0 / CAMERA_HZ
-            time.sleep(max(0.0, next_frame - time.monotonic()))
-        wait_until = time.monotonic() + LAST_FRAME_TIMEOUT_S
-        while time.monotonic() < wait_until:
-            with self.lock:
-                if any(stamp == last_ns for _, _, stamp in self.arrivals):
-                    break
-            time.sleep(0.01)
-        with self.lock:
-            return list(self.arrivals)
-
-    def close(self) -> None:
-        """Stop spinning and destroy the node (before the context shuts down)."""
-        self._stop.set()
-        self._thread.join()
-        self.executor.shutdown()
-        self.node.destroy_node()
-
-
-def node_rate(arrivals: list[tuple[float, float, int]]) -> float:
-    """Outputs per second between the first and the last arrival."""
-    if len(arrivals) < MIN_ARRIVALS:
-        return 0.0
-    return (len(arrivals) - 1) / (arrivals[-1][0] - arrivals[0][0])
-
-
 @dataclass
 class NodeRow:
     """The node's throughput on one backend."""
@@ -413,20 +283,6 @@ def node_combos(combos: list[Combo]) -> list[tuple[str, Combo]]:
     return runs
 
 
-def wait_for_node(camera: Camera, process: NodeProcess) -> None:
-    deadline = time.monotonic() + NODE_READY_TIMEOUT_S
-    while camera.image_pub.get_subscription_count() == 0:
-        if not process.running or time.monotonic() > deadline:
-            raise RuntimeError(f'pixio_node did not start:\n{process.tail()}')
-        time.sleep(0.05)
-
-
-def wait_for_no_node(camera: Camera) -> None:
-    deadline = time.monotonic() + 10.0
-    while camera.image_pub.get_subscription_count() and time.monotonic() < deadline:
-        time.sleep(0.05)
-
-
 def measure_nodes(
     runs: list[tuple[str, Combo]], artifacts: dict[str, Path], seconds: float, directory: Path
 ) -> list[NodeRow]:
@@ -434,7 +290,7 @@ def measure_nodes(
     rows = []
     context = Context()
     rclpy.init(context=context)
-    camera = Camera(context)
+    camera = Camera(context, NODE_OUTPUTS, CAMERA_HZ)
     try:
         for label, combo in runs:
             row = NodeRow(label)
@@ -449,17 +305,19 @@ def measure_nodes(
             log = directory / f'node_{combo.backend}_{combo.precision}.log'
             with NodeProcess(log, parameters=parameters) as process:
                 try:
-                    wait_for_node(camera, process)
+                    camera.wait_for_node(
+                        lambda: process.running, NODE_READY_TIMEOUT_S, process.tail
+                    )
                 except RuntimeError as err:
                     row.error = str(err).splitlines()[-1]
                     continue
                 camera.stream(NODE_WARMUP_S)
                 arrivals = camera.stream(seconds)
-                row.fps = node_rate(arrivals)
+                row.fps = arrival_rate(arrivals)
                 row.age_p50_ms = float(np.median([age for _, age, _ in arrivals] or [np.nan]))
                 with camera.lock:
                     row.inference_p50_ms = float(camera.diagnostics.get('inference ms p50', 'nan'))
-            wait_for_no_node(camera)
+            camera.wait_for_no_node()
     finally:
         camera.close()
         rclpy.shutdown(context=context)
@@ -498,6 +356,7 @@ def main() -> int:
     parser.add_argument('--emulated-bf16', action='store_true', help='bf16 on CPUs without it')
     parser.add_argument('--json', type=Path, help='also write every figure here')
     args = parser.parse_args()
+    use_private_dds()
     inputs = [parse_hxw(text) for text in args.inputs.split(',')]
     node_input = args.node_input or inputs[0]
     combos, left_out = combinations(args.emulated_bf16)
@@ -516,7 +375,7 @@ def main() -> int:
         for input_size in inputs:
             for head in HEADS:
                 artifacts = {
-                    fmt: export_cached(directory, args.size, head, input_size, fmt)
+                    fmt: random_init_artifact(directory, args.size, head, input_size, fmt)
                     for fmt in {combo.fmt for combo in combos}
                 }
                 config_rows = measure_config(
@@ -528,7 +387,7 @@ def main() -> int:
         node_rows: list[NodeRow] = []
         if args.node_seconds > 0:
             artifacts = {
-                fmt: export_cached(directory, args.size, 'depth', node_input, fmt)
+                fmt: random_init_artifact(directory, args.size, 'depth', node_input, fmt)
                 for fmt in {combo.fmt for combo in combos}
             }
             node_rows = measure_nodes(node_combos(combos), artifacts, args.node_seconds, Path(tmp))

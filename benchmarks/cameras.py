@@ -1,152 +1,95 @@
 """Several cameras: one batched node vs one node per camera, side by side in one run.
 
-Run: `python benchmarks/cameras.py [--sizes tiny,vitb16] [--seconds 30] [--input 240x320]`
-(after `make setup`, with .venv/pixio_env.sh sourced). For each model size it exports a
-random-init point-map artifact (speed does not depend on the weights), then runs, in alternating
-rounds, (a) one `pixio_node` with `cameras: [cam0, cam1, cam2]` and (b) three `pixio_node`
-processes, one per camera in namespace /camN. Both read the same topics (`/camN/image`,
-`/camN/camera_info`) and publish `/camN/depth`; this process is the three 640x480 rgb8 cameras
-at 15 Hz (stamped with the ROS clock) and the depth subscriber. Reported per configuration:
-aggregate processed frames/s, message age p50/p95 per camera (arrival - header stamp), the
-nodes' summed resident memory (peak of samples); then the ratios batched / separate.
+Run: `python benchmarks/cameras.py [--sizes tiny,vitb16] [--seconds 30] [--rounds 1]
+[--input 240x320]` (after `make setup`, with .venv/pixio_env.sh sourced). For each model size it
+exports a random-init point-map artifact (speed does not depend on the weights), then runs, in
+alternating rounds, (a) one `pixio_node` with `cameras: [cam0, cam1, cam2]` and (b) three
+`pixio_node` processes, one per camera in namespace /camN. Both read the same topics
+(`/camN/image`, `/camN/camera_info`) and publish `/camN/depth`; this process is the three
+640x480 rgb8 cameras at 15 Hz (stamped with the ROS clock) and the depth subscriber. Reported per
+configuration: aggregate processed frames/s and the nodes' summed resident memory (peak of
+samples), medians over the rounds; message age p50/p95 per camera (arrival - header stamp) over
+every round; then the ratios batched / separate.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import random
 import tempfile
 import threading
 import time
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import rclpy
+from bench_rig import (
+    HEIGHT,
+    RELIABLE,
+    WIDTH,
+    SpinningNode,
+    age_ms,
+    camera_info,
+    random_init_artifact,
+    rgb_images,
+    rss_mib,
+    stamp_now,
+    use_private_dds,
+)
+from rclpy.context import Context
+from sensor_msgs.msg import CameraInfo, Image
 
-REPO = Path(__file__).resolve().parent.parent
-# Loopback-only DDS in a random domain, set before rclpy is imported (as the tests do).
-os.environ['ROS_DOMAIN_ID'] = str(random.SystemRandom().randint(1, 101))
-for variable in ('FASTRTPS_DEFAULT_PROFILES_FILE', 'FASTDDS_DEFAULT_PROFILES_FILE'):
-    os.environ[variable] = str(REPO / 'config' / 'fastdds_shm_localhost.xml')
-os.environ.setdefault('RMW_IMPLEMENTATION', 'rmw_fastrtps_cpp')
-
-import rclpy  # noqa: E402
-from rclpy.context import Context  # noqa: E402
-from rclpy.executors import SingleThreadedExecutor  # noqa: E402
-from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
-from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
-
-from pixio_ros.ros.node_process import NodeProcess  # noqa: E402
+from pixio_ros.commands.args import parse_hxw
+from pixio_ros.ros.node_process import NodeProcess
 
 CAMERAS = ('cam0', 'cam1', 'cam2')
 CAMERA_HZ = 15.0
-HEIGHT, WIDTH = 480, 640
-NS_PER_S = 1e9
-MS_PER_S = 1000.0
 READY_TIMEOUT_S = 600.0
-SPIN_TIMEOUT_S = 0.05
 RSS_SAMPLE_S = 0.5
-RELIABLE = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
 
 
-def export_artifact_for(size: str, input_size: tuple[int, int], directory: Path) -> Path:
-    """A random-init point-map artifact of `size` at `input_size`."""
-    import torch
-
-    from pixio_ros.model import build_network, export_artifact
-    from pixio_ros.model.artifact_format import RandomInitWarning
-
-    path = directory / f'{size}_points_{input_size[0]}x{input_size[1]}.ts'
-    torch.manual_seed(0)
-    with warnings.catch_warnings():
-        warnings.simplefilter('ignore', RandomInitWarning)
-        export_artifact(
-            build_network(size, 'points'),
-            path,
-            input_size=input_size,
-            fmt='torchscript',
-            encoder_pretrained=False,
-            head_trained=False,
-        )
-    return path
-
-
-def rss_mib(pid: int) -> float:
-    """Resident memory of `pid` in MiB (0 once it is gone)."""
-    try:
-        for line in Path(f'/proc/{pid}/status').read_text().splitlines():
-            if line.startswith('VmRSS:'):
-                return int(line.split()[1]) / 1024.0
-    except OSError:
-        pass
-    return 0.0
-
-
-class Rig:
+class Rig(SpinningNode):
     """The three cameras (publishing from a thread) and the depth subscriber."""
 
     def __init__(self, context: Context) -> None:
-        self.node = rclpy.create_node('pixio_cameras_bench', context=context)
-        self.executor = SingleThreadedExecutor(context=context)
-        self.executor.add_node(self.node)
+        super().__init__(context, 'pixio_cameras_bench')
         self.ages: dict[str, list[float]] = {name: [] for name in CAMERAS}
         self.recording = False
         self._lock = threading.Lock()
         self._publishers = {}
-        rng = np.random.default_rng(0)
         self._frames = {}
         for name in CAMERAS:
             self._publishers[name] = (
                 self.node.create_publisher(Image, f'/{name}/image', RELIABLE),
                 self.node.create_publisher(CameraInfo, f'/{name}/camera_info', RELIABLE),
             )
-            frame = Image(height=HEIGHT, width=WIDTH, encoding='rgb8', step=WIDTH * 3)
-            frame.data = rng.integers(0, 256, (HEIGHT, WIDTH, 3), np.uint8).tobytes()
-            frame.header.frame_id = f'{name}_optical'
-            info = CameraInfo(width=WIDTH, height=HEIGHT, distortion_model='plumb_bob')
-            info.d = [0.0] * 5
-            info.k = [500.0, 0.0, 319.5, 0.0, 500.0, 239.5, 0.0, 0.0, 1.0]
-            info.p = [500.0, 0.0, 319.5, 0.0, 0.0, 500.0, 239.5, 0.0, 0.0, 0.0, 1.0, 0.0]
-            info.r = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
-            info.header.frame_id = frame.header.frame_id
-            self._frames[name] = (frame, info)
+            frame_id = f'{name}_optical'
+            self._frames[name] = (rgb_images(1, frame_id)[0], camera_info(frame_id))
             self.node.create_subscription(
                 Image, f'/{name}/depth', lambda msg, n=name: self._on_depth(n, msg), RELIABLE
             )
-        self._stop = threading.Event()
-        self._threads = [
-            threading.Thread(target=self._spin, daemon=True),
-            threading.Thread(target=self._publish, daemon=True),
-        ]
-        for thread in self._threads:
-            thread.start()
-
-    def _spin(self) -> None:
-        while not self._stop.is_set():
-            self.executor.spin_once(timeout_sec=SPIN_TIMEOUT_S)
+        self._camera_stop = threading.Event()
+        self._camera = threading.Thread(target=self._publish, daemon=True)
+        self._camera.start()
+        self.start_spinning()
 
     def _publish(self) -> None:
         next_at = time.monotonic()
-        while not self._stop.is_set():
+        while not self._camera_stop.is_set():
             next_at += 1.0 / CAMERA_HZ
-            stamp = self.node.get_clock().now().to_msg()
             for name in CAMERAS:
                 image_pub, info_pub = self._publishers[name]
                 frame, info = self._frames[name]
-                frame.header.stamp = stamp
-                info.header.stamp = stamp
+                stamp_now(frame.header, info.header)
                 info_pub.publish(info)
                 image_pub.publish(frame)
-            self._stop.wait(max(0.0, next_at - time.monotonic()))
+            self._camera_stop.wait(max(0.0, next_at - time.monotonic()))
 
     def _on_depth(self, name: str, msg: Image) -> None:
-        stamp = msg.header.stamp.sec * NS_PER_S + msg.header.stamp.nanosec
-        age_ms = (self.node.get_clock().now().nanoseconds - stamp) / 1e6
+        age = age_ms(msg.header)
         with self._lock:
             if self.recording or not self.ages[name]:
-                self.ages[name].append(age_ms)
+                self.ages[name].append(age)
 
     def wait_ready(self, processes: list[NodeProcess]) -> None:
         """Until every camera's depth arrived once (the model loaded and warm)."""
@@ -178,12 +121,10 @@ class Rig:
         return Round(ages=ages, seconds=seconds, rss_mib=peak_rss)
 
     def close(self) -> None:
-        """Stop the camera and spinning threads and destroy the node."""
-        self._stop.set()
-        for thread in self._threads:
-            thread.join()
-        self.executor.shutdown()
-        self.node.destroy_node()
+        """Stop the cameras, then spinning."""
+        self._camera_stop.set()
+        self._camera.join()
+        super().close()
 
 
 @dataclass
@@ -198,11 +139,6 @@ class Round:
     def fps(self) -> float:
         """Depth images of all cameras per second."""
         return sum(len(ages) for ages in self.ages.values()) / self.seconds
-
-    def age(self, name: str, q: float) -> float:
-        """Percentile `q` of camera `name`'s message age (ms)."""
-        values = self.ages[name]
-        return float(np.percentile(values, q)) if values else float('nan')
 
 
 def run_configuration(
@@ -229,22 +165,29 @@ def run_configuration(
             process.stop()
 
 
-def report(size: str, batched: Round, separate: Round) -> None:
-    print(f'\n{size}: three {WIDTH}x{HEIGHT} cameras at {CAMERA_HZ:.0f} Hz')
+def report(size: str, batched: list[Round], separate: list[Round]) -> None:
+    """Median frames/s and memory over the rounds; ages pooled over every round."""
+    cameras = f'three {WIDTH}x{HEIGHT} cameras at {CAMERA_HZ:.0f} Hz'
+    print(f'\n{size}: {cameras}, {len(batched)} round(s)')
     print('| measure | one batched node | three nodes | ratio |')
     print('|---|---|---|---|')
-    print(
-        f'| aggregate frames/s | {batched.fps:.2f} | {separate.fps:.2f} | '
-        f'{batched.fps / separate.fps if separate.fps else float("nan"):.2f} |'
-    )
-    print(
-        f'| resident memory MiB | {batched.rss_mib:.0f} | {separate.rss_mib:.0f} | '
-        f'{batched.rss_mib / separate.rss_mib if separate.rss_mib else float("nan"):.2f} |'
-    )
+    rows = [
+        ('aggregate frames/s (median)', [r.fps for r in batched], [r.fps for r in separate]),
+        ('resident MiB (median)', [r.rss_mib for r in batched], [r.rss_mib for r in separate]),
+    ]
+    for label, a_values, b_values in rows:
+        a, b = float(np.median(a_values)), float(np.median(b_values))
+        print(f'| {label} | {a:.2f} | {b:.2f} | {a / b if b else float("nan"):.2f} |')
     for name in CAMERAS:
         for q in (50, 95):
-            a, b = batched.age(name, q), separate.age(name, q)
+            a, b = pooled_age(batched, name, q), pooled_age(separate, name, q)
             print(f'| {name} age p{q} ms | {a:.0f} | {b:.0f} | {a / b:.2f} |')
+
+
+def pooled_age(rounds: list[Round], name: str, q: float) -> float:
+    """Percentile `q` of camera `name`'s message age (ms) over every round."""
+    values = [age for r in rounds for age in r.ages[name]]
+    return float(np.percentile(values, q)) if values else float('nan')
 
 
 def main() -> int:
@@ -252,8 +195,10 @@ def main() -> int:
     parser.add_argument('--sizes', default='tiny,vitb16', help='model sizes, comma separated')
     parser.add_argument('--input', default='240x320', help='artifact input size HxW')
     parser.add_argument('--seconds', type=float, default=30.0, help='measurement per round')
+    parser.add_argument('--rounds', type=int, default=1, help='alternating rounds per size')
     args = parser.parse_args()
-    height, width = (int(v) for v in args.input.lower().split('x'))
+    use_private_dds()
+    height, width = parse_hxw(args.input)
     context = Context()
     rclpy.init(context=context)
     rig = Rig(context)
@@ -261,9 +206,14 @@ def main() -> int:
         with tempfile.TemporaryDirectory() as tmp:
             directory = Path(tmp)
             for size in args.sizes.split(','):
-                artifact = export_artifact_for(size, (height, width), directory)
-                batched = run_configuration(rig, artifact, True, args.seconds, directory)
-                separate = run_configuration(rig, artifact, False, args.seconds, directory)
+                artifact = random_init_artifact(directory, size, 'points', (height, width))
+                batched: list[Round] = []
+                separate: list[Round] = []
+                for _ in range(args.rounds):
+                    batched.append(run_configuration(rig, artifact, True, args.seconds, directory))
+                    separate.append(
+                        run_configuration(rig, artifact, False, args.seconds, directory)
+                    )
                 report(size, batched, separate)
     finally:
         rig.close()

@@ -10,12 +10,7 @@ Everything is measured in one run, in alternating rounds; figures are medians ov
 from __future__ import annotations
 
 import argparse
-import os
-import random
-import shutil
-import signal
 import struct
-import subprocess
 import sys
 import tempfile
 import threading
@@ -24,71 +19,32 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import rclpy
+from bench_rig import (
+    HEIGHT,
+    WIDTH,
+    Camera,
+    arrival_rate,
+    random_init_artifact,
+    use_private_dds,
+)
+from rclpy.context import Context
+from sensor_msgs.msg import PointCloud2, PointField
+from std_msgs.msg import Header
 
-from pixio_ros.ros.fastdds import point_fast_dds_at
+from pixio_ros.ros.convert import cloud_msg
+from pixio_ros.ros.node_process import NodeProcess
+from pixio_ros.runtime.cloud import CloudOptions, select_points
+from pixio_ros.runtime.engine import Engine, RandomInitWarning
+from pixio_ros.wire import encode_points
 
-REPO = Path(__file__).resolve().parent.parent
-# Loopback-only DDS in a random domain, set before rclpy is imported (as the tests do).
-os.environ['ROS_DOMAIN_ID'] = str(random.SystemRandom().randint(1, 101))
-point_fast_dds_at(REPO / 'config' / 'fastdds_shm_localhost.xml')  # the distro's variable
-# (not ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST: rmw then opens a UDP transport on every interface)
-os.environ.setdefault('RMW_IMPLEMENTATION', 'rmw_fastrtps_cpp')
-
-import rclpy  # noqa: E402
-from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
-from rclpy.context import Context  # noqa: E402
-from rclpy.executors import SingleThreadedExecutor  # noqa: E402
-from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
-from sensor_msgs.msg import CameraInfo, Image, PointCloud2, PointField  # noqa: E402
-from std_msgs.msg import Header  # noqa: E402
-
-from pixio_ros.ros.convert import point_cloud_msg  # noqa: E402
-from pixio_ros.runtime.cloud import CloudOptions, select_points  # noqa: E402
-from pixio_ros.runtime.engine import Engine, RandomInitWarning  # noqa: E402
-
-HEIGHT, WIDTH = 480, 640
 CAMERA_HZ = 30.0
 OUTPUTS = ('depth', 'points', 'features', 'embedding')
 FAST_BUILDS = 20
 NAIVE_BUILDS = 3
 MS_PER_S = 1000.0
-NS_PER_S = 1e9
-MIN_ARRIVALS = 2  # a rate needs two events
-IDLE_TIMEOUT_S = 60.0
+START_TIMEOUT_S = 300.0
 WARMUP_FRAMES = 3
-SPIN_TIMEOUT_S = 0.05
-RELIABLE = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
-
-
-def export_default_artifact(directory: Path) -> Path:
-    """A random-init tiny point-map artifact at 240x320."""
-    import torch
-
-    from pixio_ros.model import build_network, export_artifact
-
-    path = directory / 'tiny_points_240x320.ts'
-    torch.manual_seed(0)
-    export_artifact(
-        build_network('tiny', 'points'),
-        path,
-        input_size=(240, 320),
-        fmt='torchscript',
-        encoder_pretrained=False,
-        head_trained=False,
-    )
-    return path
-
-
-def camera_frame() -> tuple[Image, CameraInfo]:
-    rgb = np.random.default_rng(0).integers(0, 256, (HEIGHT, WIDTH, 3), dtype=np.uint8)
-    image = Image(height=HEIGHT, width=WIDTH, encoding='rgb8', step=WIDTH * 3)
-    image.data = rgb.tobytes()
-    image.header.frame_id = 'camera_optical'
-    info = CameraInfo(width=WIDTH, height=HEIGHT, distortion_model='plumb_bob', d=[0.0] * 5)
-    info.k = [525.0, 0.0, 319.5, 0.0, 525.0, 239.5, 0.0, 0.0, 1.0]
-    info.p = [525.0, 0.0, 319.5, 0.0, 0.0, 525.0, 239.5, 0.0, 0.0, 0.0, 1.0, 0.0]
-    info.header.frame_id = 'camera_optical'
-    return image, info
 
 
 def bare_engine_round(
@@ -114,92 +70,6 @@ def bare_engine_round(
     worker.start()
     worker.join()
     return frames / elapsed[0], latencies
-
-
-class Camera:
-    """Publishes the same frame with a fresh stamp at CAMERA_HZ; collects output arrival times."""
-
-    def __init__(self, context: Context, outputs: tuple[str, ...]):
-        self.node = rclpy.create_node('pixio_bench_camera', context=context)
-        self.image, self.info = camera_frame()
-        self.image_pub = self.node.create_publisher(Image, 'image', RELIABLE)
-        self.info_pub = self.node.create_publisher(CameraInfo, 'camera_info', RELIABLE)
-        self.arrivals: list[tuple[float, float, int]] = []  # (receive time, age ms, stamp ns)
-        self.lock = threading.Lock()
-        self.node.create_subscription(Image, 'depth', self._on_depth, RELIABLE)
-        self.diagnostics: dict[str, str] = {}
-        self.node.create_subscription(DiagnosticArray, '/diagnostics', self._on_diagnostics, 10)
-        for topic in outputs[1:]:
-            self.node.create_subscription(PointCloud2, topic, lambda _: None, RELIABLE, raw=True)
-        self.executor = SingleThreadedExecutor(context=context)
-        self.executor.add_node(self.node)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._spin, daemon=True)
-        self._thread.start()
-
-    def _spin(self) -> None:
-        while not self._stop.is_set():
-            self.executor.spin_once(timeout_sec=SPIN_TIMEOUT_S)
-
-    def close(self) -> None:
-        """Stop spinning and destroy the node (before the context shuts down)."""
-        self._stop.set()
-        self._thread.join()
-        self.executor.shutdown()
-        self.node.destroy_node()
-
-    def _on_depth(self, msg: Image) -> None:
-        now_ns = time.time_ns()
-        stamp_ns = msg.header.stamp.sec * int(NS_PER_S) + msg.header.stamp.nanosec
-        with self.lock:
-            self.arrivals.append((time.monotonic(), (now_ns - stamp_ns) / 1e6, stamp_ns))
-
-    def _on_diagnostics(self, msg: DiagnosticArray) -> None:
-        with self.lock:
-            self.diagnostics = {kv.key: kv.value for kv in msg.status[0].values}
-
-    def wait_for_node(self, process: subprocess.Popen) -> None:
-        """Block until the node subscribes to the image (exits if the node died)."""
-        while self.image_pub.get_subscription_count() == 0:
-            if process.poll() is not None:
-                sys.exit(f'pixio_node exited with {process.returncode}')
-            time.sleep(0.05)
-
-    def stream(self, seconds: float) -> list[tuple[float, float, int]]:
-        """Publish for `seconds` at CAMERA_HZ; the outputs that arrived until the last frame's.
-
-        The node always processes the newest frame, so once the last frame's output is in the
-        node is idle and the next bare-engine round runs without competition.
-        """
-        with self.lock:
-            self.arrivals.clear()
-        period = 1.0 / CAMERA_HZ
-        deadline = time.monotonic() + seconds
-        next_frame = time.monotonic()
-        last_ns = 0
-        while time.monotonic() < deadline:
-            now_ns = last_ns = time.time_ns()
-            self.image.header.stamp.sec = now_ns // int(NS_PER_S)
-            self.image.header.stamp.nanosec = now_ns % int(NS_PER_S)
-            self.info.header.stamp = self.image.header.stamp
-            self.info_pub.publish(self.info)
-            self.image_pub.publish(self.image)
-            next_frame += period
-            time.sleep(max(0.0, next_frame - time.monotonic()))
-        idle_deadline = time.monotonic() + IDLE_TIMEOUT_S
-        while time.monotonic() < idle_deadline:
-            with self.lock:
-                if any(stamp == last_ns for _, _, stamp in self.arrivals):
-                    break
-            time.sleep(0.01)
-        with self.lock:
-            return list(self.arrivals)
-
-
-def node_rate(arrivals: list[tuple[float, float, int]]) -> float:
-    if len(arrivals) < MIN_ARRIVALS:
-        return 0.0
-    return (len(arrivals) - 1) / (arrivals[-1][0] - arrivals[0][0])
 
 
 def naive_cloud(points: np.ndarray, rgb: np.ndarray, header: Header) -> PointCloud2:
@@ -231,8 +101,14 @@ def naive_cloud(points: np.ndarray, rgb: np.ndarray, header: Header) -> PointClo
     return msg
 
 
+def node_cloud(points: np.ndarray, rgb: np.ndarray, header: Header) -> PointCloud2:
+    """The node's builder: selection, the wire encoding, the rclpy message."""
+    selected = select_points(points, CloudOptions(), rgb=rgb)
+    return cloud_msg(encode_points(selected.points, rgb=selected.rgb), header)
+
+
 def cloud_build_times() -> tuple[float, float]:
-    """Median ms of point_cloud_msg (xyzrgb, 640x480) and of the naive builder."""
+    """Median ms of the node's builder (xyzrgb, 640x480) and of the naive one."""
     rng = np.random.default_rng(1)
     points = rng.uniform(-3, 3, (HEIGHT, WIDTH, 3)).astype(np.float32)
     rgb = rng.integers(0, 256, (HEIGHT, WIDTH, 3), dtype=np.uint8)
@@ -240,7 +116,7 @@ def cloud_build_times() -> tuple[float, float]:
     fast = []
     for _ in range(FAST_BUILDS):
         started = time.perf_counter()
-        point_cloud_msg(select_points(points, CloudOptions(), rgb=rgb), header)
+        node_cloud(points, rgb, header)
         fast.append((time.perf_counter() - started) * MS_PER_S)
     naive = []
     for _ in range(NAIVE_BUILDS):
@@ -248,7 +124,7 @@ def cloud_build_times() -> tuple[float, float]:
         naive_cloud(points, rgb, header)
         naive.append((time.perf_counter() - started) * MS_PER_S)
     reference = naive_cloud(points[:2, :3], rgb[:2, :3], header)
-    ours = point_cloud_msg(select_points(points[:2, :3], CloudOptions(), rgb=rgb[:2, :3]), header)
+    ours = node_cloud(points[:2, :3], rgb[:2, :3], header)
     assert bytes(reference.data) == bytes(ours.data), 'builders disagree'
     return float(np.median(fast)), float(np.median(naive))
 
@@ -267,52 +143,37 @@ def main() -> int:
     outputs = tuple(args.outputs.split(','))
     if outputs[0] != 'depth' or not set(outputs) <= set(OUTPUTS):
         sys.exit(f'--outputs must start with depth and be a subset of {",".join(OUTPUTS)}')
-    node_command = shutil.which('pixio_node')
-    if node_command is None:
-        sys.exit('pixio_node not on PATH: run `make setup` and source .venv/pixio_env.sh')
+    use_private_dds()
     with tempfile.TemporaryDirectory() as tmp:
-        artifact = args.artifact or export_default_artifact(Path(tmp))
+        artifact = args.artifact or random_init_artifact(Path(tmp))
         with warnings.catch_warnings():
             warnings.simplefilter('ignore', RandomInitWarning)
             engine = Engine(artifact, device='cpu')
         rgb = np.random.default_rng(0).integers(0, 256, (HEIGHT, WIDTH, 3), dtype=np.uint8)
-        params = Path(tmp) / 'params.yaml'
-        params.write_text(
-            f"/**:\n  ros__parameters:\n    model_path: '{artifact}'\n    device: cpu\n"
-        )
-        process = subprocess.Popen(
-            [node_command, '--ros-args', '--params-file', str(params)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        parameters = {'model_path': str(artifact), 'device': 'cpu'}
         context = Context()
         rclpy.init(context=context)
+        camera = Camera(context, outputs, CAMERA_HZ)
         try:
-            camera = Camera(context, outputs)
-            camera.wait_for_node(process)
-            camera.stream(3.0)  # discovery of every output and warm-up
-            # The first calls at a new image size are slow.
-            bare_engine_round(engine, rgb, WARMUP_FRAMES, outputs)
-            estimate, _ = bare_engine_round(engine, rgb, WARMUP_FRAMES, outputs)
-            frames = max(3, round(args.seconds * estimate))
-            bare_fps, node_fps, latencies, ages, node_inference = [], [], [], [], []
-            for _ in range(args.rounds):
-                fps, round_latencies = bare_engine_round(engine, rgb, frames, outputs)
-                bare_fps.append(fps)
-                latencies += round_latencies
-                arrivals = camera.stream(args.seconds)
-                node_fps.append(node_rate(arrivals))
-                ages += [age for _, age, _ in arrivals]
-                with camera.lock:
-                    node_inference.append(float(camera.diagnostics['inference ms p50']))
+            with NodeProcess(Path(tmp) / 'node.log', parameters=parameters) as process:
+                camera.wait_for_node(lambda: process.running, START_TIMEOUT_S, process.tail)
+                camera.stream(3.0)  # discovery of every output and warm-up
+                # The first calls at a new image size are slow.
+                bare_engine_round(engine, rgb, WARMUP_FRAMES, outputs)
+                estimate, _ = bare_engine_round(engine, rgb, WARMUP_FRAMES, outputs)
+                frames = max(3, round(args.seconds * estimate))
+                bare_fps, node_fps, latencies, ages, node_inference = [], [], [], [], []
+                for _ in range(args.rounds):
+                    fps, round_latencies = bare_engine_round(engine, rgb, frames, outputs)
+                    bare_fps.append(fps)
+                    latencies += round_latencies
+                    arrivals = camera.stream(args.seconds)
+                    node_fps.append(arrival_rate(arrivals))
+                    ages += [age for _, age, _ in arrivals]
+                    with camera.lock:
+                        node_inference.append(float(camera.diagnostics['inference ms p50']))
         finally:
-            if 'camera' in locals():
-                camera.close()
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
+            camera.close()
             rclpy.shutdown(context=context)
     fast_ms, naive_ms = cloud_build_times()
     inference_p50 = float(np.median(latencies))

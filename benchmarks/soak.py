@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
-import random
 import sys
 import tempfile
 import threading
@@ -28,39 +26,32 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import rclpy
+from bench_rig import (
+    HEIGHT,
+    WIDTH,
+    SpinningNode,
+    age_ms,
+    camera_info,
+    random_init_artifact,
+    rgb_images,
+    stamp_now,
+    use_private_dds,
+)
+from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.context import Context
+from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 
-from pixio_ros.ros.fastdds import point_fast_dds_at
+from pixio_ros.ros.node_process import NodeProcess
 
-REPO = Path(__file__).resolve().parent.parent
-# Loopback-only DDS in a random domain, set before rclpy is imported (as the tests do); the node
-# process inherits it.
-os.environ['ROS_DOMAIN_ID'] = str(random.SystemRandom().randint(1, 101))
-point_fast_dds_at(REPO / 'config' / 'fastdds_shm_localhost.xml')
-# Not ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST: with it rmw_fastrtps adds a UDP transport on every
-# interface beside the profile's (see test/conftest.py).
-os.environ.pop('ROS_AUTOMATIC_DISCOVERY_RANGE', None)
-os.environ.setdefault('RMW_IMPLEMENTATION', 'rmw_fastrtps_cpp')
-
-import rclpy  # noqa: E402
-from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
-from rclpy.context import Context  # noqa: E402
-from rclpy.executors import SingleThreadedExecutor  # noqa: E402
-from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data  # noqa: E402
-from sensor_msgs.msg import CameraInfo, Image, PointCloud2  # noqa: E402
-
-from pixio_ros.ros.node_process import NodeProcess  # noqa: E402
-
-HEIGHT, WIDTH = 480, 640
 CAMERA_HZ = 30.0
 RSS_PERIOD_S = 10.0
 WINDOW_S = 60.0
 MAX_RSS_GROWTH = 0.05
 MAX_AGE_GROWTH = 0.20
 DISTINCT_FRAMES = 8
-NS_PER_S = 1_000_000_000
-MS_PER_NS = 1e-6
 START_TIMEOUT_S = 120.0
-SPIN_TIMEOUT_S = 0.05
 POLL_S = 0.05
 P50, P95 = 50, 95
 OUTPUT_TYPES = {
@@ -74,47 +65,6 @@ OUTPUT_TYPES = {
 RELIABLE = QoSProfile(depth=2, reliability=ReliabilityPolicy.RELIABLE)
 
 
-def export_default_artifact(directory: Path) -> Path:
-    """A random-init tiny point-map artifact at 240x320."""
-    import torch
-
-    from pixio_ros.model import build_network, export_artifact
-
-    path = directory / 'tiny_points_240x320.ts'
-    torch.manual_seed(0)
-    export_artifact(
-        build_network('tiny', 'points'),
-        path,
-        input_size=(240, 320),
-        fmt='torchscript',
-        encoder_pretrained=False,
-        head_trained=False,
-    )
-    return path
-
-
-def camera_info() -> CameraInfo:
-    """A plausible 640x480 calibration (fx = fy = 525, centred principal point)."""
-    info = CameraInfo(width=WIDTH, height=HEIGHT, distortion_model='plumb_bob', d=[0.0] * 5)
-    info.k = [525.0, 0.0, 319.5, 0.0, 525.0, 239.5, 0.0, 0.0, 1.0]
-    info.p = [525.0, 0.0, 319.5, 0.0, 0.0, 525.0, 239.5, 0.0, 0.0, 0.0, 1.0, 0.0]
-    info.r = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
-    info.header.frame_id = 'camera_optical'
-    return info
-
-
-def frames() -> list[Image]:
-    """A few distinct rgb8 frames to cycle through (no per-frame generation cost)."""
-    rng = np.random.default_rng(0)
-    messages = []
-    for _ in range(DISTINCT_FRAMES):
-        msg = Image(height=HEIGHT, width=WIDTH, encoding='rgb8', step=WIDTH * 3)
-        msg.data = rng.integers(0, 256, (HEIGHT, WIDTH, 3), np.uint8).tobytes()
-        msg.header.frame_id = 'camera_optical'
-        messages.append(msg)
-    return messages
-
-
 @dataclass
 class Window:
     """What one minute of the soak saw."""
@@ -125,11 +75,11 @@ class Window:
     received: dict[str, int] = field(default_factory=dict)
 
 
-class Soak:
+class Soak(SpinningNode):
     """The camera publisher, the output subscribers and the per-minute bookkeeping."""
 
     def __init__(self, context: Context, namespace: str) -> None:
-        self.node = rclpy.create_node('pixio_soak', context=context)
+        super().__init__(context, 'pixio_soak')
         self.namespace = namespace
         self.image_pub = self.node.create_publisher(
             Image, f'{namespace}/image', qos_profile_sensor_data
@@ -158,13 +108,12 @@ class Soak:
 
     def _on_output(self, topic: str) -> Callable[[Any], None]:
         def on_message(msg: Any) -> None:
-            now = time.time_ns()
+            age = age_ms(msg.header) if topic == 'depth' else 0.0
             with self.lock:
                 window = self.window()
                 window.received[topic] = window.received.get(topic, 0) + 1
                 if topic == 'depth':
-                    stamp = msg.header.stamp
-                    window.ages_ms.append((now - stamp.sec * NS_PER_S - stamp.nanosec) * MS_PER_NS)
+                    window.ages_ms.append(age)
 
         return on_message
 
@@ -182,15 +131,13 @@ class Soak:
 
     def publish_camera(self, stop: threading.Event) -> None:
         """30 Hz frames stamped with the wall clock, the CameraInfo beside each."""
-        messages, info = frames(), camera_info()
+        messages, info = rgb_images(DISTINCT_FRAMES), camera_info()
         period = 1.0 / CAMERA_HZ
         next_at = time.monotonic()
         index = 0
         while not stop.is_set():
-            stamp = time.time_ns()
             msg = messages[index % DISTINCT_FRAMES]
-            for header in (msg.header, info.header):
-                header.stamp.sec, header.stamp.nanosec = divmod(stamp, NS_PER_S)
+            stamp_now(msg.header, info.header)
             self.info_pub.publish(info)
             self.image_pub.publish(msg)
             with self.lock:
@@ -222,10 +169,10 @@ def main() -> int:
     parser.add_argument('--minutes', type=float, default=10.0, help='soak duration (10)')
     parser.add_argument('--device', default='cpu', help='the node device parameter (cpu)')
     args = parser.parse_args()
-
+    use_private_dds()
     with tempfile.TemporaryDirectory() as scratch:
         directory = Path(scratch)
-        artifact = args.artifact or export_default_artifact(directory)
+        artifact = args.artifact or random_init_artifact(directory)
         namespace = '/soak'
         node = NodeProcess(
             directory / 'node.log',
@@ -239,20 +186,15 @@ def main() -> int:
         context = Context()
         rclpy.init(context=context)
         soak = Soak(context, namespace)
-        executor = SingleThreadedExecutor(context=context)
-        executor.add_node(soak.node)
         stop = threading.Event()
-        spinner = threading.Thread(
-            target=lambda: [executor.spin_once(SPIN_TIMEOUT_S) for _ in iter(stop.is_set, True)],
-            daemon=True,
-        )
         with node:
-            spinner.start()
+            soak.start_spinning()
             deadline = time.monotonic() + START_TIMEOUT_S
             while not soak.matched():
                 if not node.running or time.monotonic() > deadline:
                     print(f'pixio_node did not start:\n{node.tail()}', file=sys.stderr)
-                    stop.set()
+                    soak.close()
+                    rclpy.shutdown(context=context)
                     return 2
                 time.sleep(POLL_S)
             print(
@@ -277,10 +219,9 @@ def main() -> int:
                 diagnostics = dict(soak.latest_diagnostics)
                 windows = soak.windows[: max(1, math.ceil(args.minutes * 60.0 / WINDOW_S))]
             stop.set()
-            for worker in (*workers, spinner):
+            for worker in workers:
                 worker.join()
-        executor.shutdown()
-        soak.node.destroy_node()
+        soak.close()
         rclpy.shutdown(context=context)
 
     print(

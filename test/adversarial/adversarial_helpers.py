@@ -49,7 +49,6 @@ NATIVE_DECODER_LINE = re.compile(
     r'|\[ WARN:\d+@[\d.]+\] global grfmt_(png|jpeg)\.cpp:\d+ )'
 )
 NS_PER_S = 1_000_000_000
-POINT_FIELD_DTYPES = {1: 'i1', 2: 'u1', 3: 'i2', 4: 'u2', 5: 'i4', 6: 'u4', 7: 'f4', 8: 'f8'}
 
 
 def camera_info(
@@ -120,22 +119,6 @@ def set_stamp(msg: Any, stamp_ns: int) -> Any:
 
 def stamp_of(msg: Any) -> int:
     return int(msg.header.stamp.sec) * NS_PER_S + int(msg.header.stamp.nanosec)
-
-
-def cloud_array(msg: Any) -> np.ndarray:
-    """(height, width) structured array of a PointCloud2, built from the message's own fields."""
-    order = '>' if msg.is_bigendian else '<'
-    names, formats, offsets = [], [], []
-    for field in msg.fields:
-        base = order + POINT_FIELD_DTYPES[field.datatype]
-        names.append(field.name)
-        formats.append((base, (field.count,)) if field.count > 1 else base)
-        offsets.append(field.offset)
-    dtype = np.dtype(
-        {'names': names, 'formats': formats, 'offsets': offsets, 'itemsize': msg.point_step}
-    )
-    data = np.frombuffer(bytes(msg.data), dtype=np.uint8)
-    return data.view(dtype).reshape(msg.height, msg.width)
 
 
 def depth_array(msg: Any) -> np.ndarray:

@@ -21,7 +21,6 @@ from adversarial_helpers import (
     IMAGE_HEIGHT,
     IMAGE_WIDTH,
     camera_info,
-    cloud_array,
     depth_array,
     random_rgb,
     raw_image,
@@ -29,6 +28,7 @@ from adversarial_helpers import (
     stamp_of,
     wait_until,
 )
+from cloud_reader import cloud_array
 
 # ROS-facing through the node process: `make test-kilted` runs it too.
 pytestmark = pytest.mark.ros

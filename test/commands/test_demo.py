@@ -27,26 +27,32 @@ def _recorded_diagnostic_ages_ms(recording) -> list[float]:
         ]
 
 
-@pytest.mark.timeout(420)
-def test_tiny_demo_learns_delivers_frames_and_writes_its_products(tmp_path):
-    out = tmp_path / 'run'
-    result = subprocess.run(
+def _run_demo(tmp_path, *options: str, timeout: float) -> subprocess.CompletedProcess:
+    """`pixio-ros demo --tiny` in its own interpreter, cached under tmp_path, results in run/."""
+    return subprocess.run(
         [
             sys.executable,
             '-m',
             'pixio_ros.cli',
             'demo',
             '--tiny',
+            *options,
             '--cache-dir',
             str(tmp_path / 'cache'),
             '--out',
-            str(out),
+            str(tmp_path / 'run'),
         ],
         capture_output=True,
         text=True,
-        timeout=390,
+        timeout=timeout,
         check=False,
     )
+
+
+@pytest.mark.timeout(420)
+def test_tiny_demo_learns_delivers_frames_and_writes_its_products(tmp_path):
+    out = tmp_path / 'run'
+    result = _run_demo(tmp_path, timeout=390)
     assert result.returncode == 0, result.stdout + result.stderr
     assert 'frames out (depth):' in result.stdout
     # everything it says is plain about the random encoder and the synthetic training data
@@ -94,23 +100,7 @@ def test_tiny_demo_learns_delivers_frames_and_writes_its_products(tmp_path):
     ages = _recorded_diagnostic_ages_ms(out / 'recording')
     assert ages and all(-1000.0 < age < 60_000.0 for age in ages), ages
     # a second run reuses the cached bag and artifact and refuses to overwrite the results
-    again = subprocess.run(
-        [
-            sys.executable,
-            '-m',
-            'pixio_ros.cli',
-            'demo',
-            '--tiny',
-            '--cache-dir',
-            str(tmp_path / 'cache'),
-            '--out',
-            str(out),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    again = _run_demo(tmp_path, timeout=60)
     assert again.returncode == 1
     assert 'exists already, not overwriting; pass --force' in again.stderr
     assert 'training' not in again.stdout  # refused before any work
@@ -120,25 +110,7 @@ def test_tiny_demo_learns_delivers_frames_and_writes_its_products(tmp_path):
 def test_outputs_that_never_arrive_fail_the_demo(tmp_path, tiny_artifact):
     model = tiny_artifact(head_kind='none', input_size=(64, 96))
     out = tmp_path / 'run'
-    result = subprocess.run(
-        [
-            sys.executable,
-            '-m',
-            'pixio_ros.cli',
-            'demo',
-            '--tiny',
-            '--model',
-            str(model),
-            '--cache-dir',
-            str(tmp_path / 'cache'),
-            '--out',
-            str(out),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=220,
-        check=False,
-    )
+    result = _run_demo(tmp_path, '--model', str(model), timeout=220)
     assert result.returncode == 1, result.stdout + result.stderr
     assert 'RANDOM weights' in result.stdout and 'training a' not in result.stdout
     assert re.search(

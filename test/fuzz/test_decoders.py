@@ -35,10 +35,8 @@ POINT_FIELD = TYPES.types['sensor_msgs/msg/PointField']
 POINT_CLOUD = TYPES.types['sensor_msgs/msg/PointCloud2']
 HEADER = TYPES.types['std_msgs/msg/Header']
 TIME = TYPES.types['builtin_interfaces/msg/Time']
-
-
-@FUZZ
-@given(
+# Any raw sensor_msgs/Image field values, for the rgb and the depth decoder alike.
+RAW_IMAGE = given(
     encoding=ENCODINGS,
     height=SIDE,
     width=SIDE,
@@ -46,6 +44,10 @@ TIME = TYPES.types['builtin_interfaces/msg/Time']
     data=st.binary(max_size=4000),
     big_endian=st.booleans(),
 )
+
+
+@FUZZ
+@RAW_IMAGE
 def test_raw_images_decode_or_raise_our_error(encoding, height, width, step, data, big_endian):
     try:
         rgb = decode_rgb(encoding, height, width, step, data, big_endian)
@@ -55,14 +57,7 @@ def test_raw_images_decode_or_raise_our_error(encoding, height, width, step, dat
 
 
 @FUZZ
-@given(
-    encoding=ENCODINGS,
-    height=SIDE,
-    width=SIDE,
-    step=st.integers(-4, 200),
-    data=st.binary(max_size=4000),
-    big_endian=st.booleans(),
-)
+@RAW_IMAGE
 def test_depth_images_decode_or_raise_our_error(encoding, height, width, step, data, big_endian):
     try:
         depth = decode_depth(encoding, height, width, step, data, big_endian)

@@ -67,9 +67,6 @@ def output_types() -> dict[str, Any]:
     return {topic: getattr(sensor_msgs.msg, name) for topic, name in OUTPUT_TYPE_NAMES.items()}
 
 
-POINT_FIELD_DTYPES = {1: 'i1', 2: 'u1', 3: 'i2', 4: 'u2', 5: 'i4', 6: 'u4', 7: 'f4', 8: 'f8'}
-
-
 def wait_until(predicate: Callable[[], bool], timeout: float = WAIT_S, what: str = '') -> None:
     """Poll `predicate` until true; fail the test naming `what` after `timeout` seconds."""
     deadline = time.monotonic() + timeout
@@ -77,23 +74,6 @@ def wait_until(predicate: Callable[[], bool], timeout: float = WAIT_S, what: str
         if time.monotonic() > deadline:
             pytest.fail(f'timed out after {timeout} s waiting for {what or predicate}')
         time.sleep(POLL_S)
-
-
-def cloud_array(msg: Any) -> np.ndarray:
-    """(height, width) structured array of a PointCloud2 (rclpy or rosbags message)."""
-    order = '>' if msg.is_bigendian else '<'
-    names, formats, offsets = [], [], []
-    for field in msg.fields:
-        base = order + POINT_FIELD_DTYPES[field.datatype]
-        names.append(field.name)
-        formats.append((base, (field.count,)) if field.count > 1 else base)
-        offsets.append(field.offset)
-    dtype = np.dtype(
-        {'names': names, 'formats': formats, 'offsets': offsets, 'itemsize': msg.point_step}
-    )
-    assert msg.row_step == msg.point_step * msg.width
-    data = np.frombuffer(bytes(msg.data), dtype=np.uint8)
-    return data.view(dtype).reshape(msg.height, msg.width)
 
 
 def image_msg(rgb: np.ndarray, frame_id: str = 'camera_optical', stamp_ns: int = 1) -> Any:

@@ -9,9 +9,10 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 import pytest
+from cloud_reader import cloud_array
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.qos import QoSProfile, ReliabilityPolicy
-from ros_test_helpers import WAIT_S, Client, cloud_array, output_types, stamp_key, wait_until
+from ros_test_helpers import WAIT_S, Client, output_types, stamp_key, wait_until
 from sensor_msgs.msg import CameraInfo, Image
 
 from pixio_ros.ros.node_process import NodeProcess

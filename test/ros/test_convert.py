@@ -5,10 +5,10 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
+from cloud_reader import cloud_array
 from cv_bridge import CvBridge
 from rclpy.serialization import serialize_message
 from ros_test_helpers import camera_info_msg as make_camera_info
-from ros_test_helpers import cloud_array
 from rosbags.typesys import Stores, get_typestore
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header

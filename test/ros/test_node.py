@@ -9,6 +9,7 @@ import time
 import cv2
 import numpy as np
 import pytest
+from cloud_reader import cloud_array
 from rclpy.parameter import Parameter
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from ros_test_helpers import (
@@ -20,7 +21,6 @@ from ros_test_helpers import (
     IMAGE_WIDTH,
     INPUT_SIZE,
     camera_info_msg,
-    cloud_array,
     image_msg,
     output_types,
     random_image,

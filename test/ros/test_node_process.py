@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 import pytest
 import yaml
+from cloud_reader import cloud_array
 from rcl_interfaces.msg import Parameter as ParameterMsg
 from rcl_interfaces.msg import ParameterType, ParameterValue
 from rcl_interfaces.srv import SetParameters
@@ -22,7 +23,6 @@ from ros_test_helpers import (
     WAIT_S,
     Client,
     camera_info_msg,
-    cloud_array,
     image_msg,
     random_image,
     send_until_received,
