@@ -75,7 +75,10 @@ class CameraStream:
         self.stats = NodeStats()
         self.mailbox: Mailbox[InputMessage] = Mailbox()
         self.points_source = 'none'
-        self.camera_problem: str | None = None
+        self._info_problem: str | None = None  # the last CameraInfo was refused
+        # (calibration, warning) when the frames' camera leaves pixels without a ray
+        self._rays_problem: tuple[PinholeCamera | None, str] | None = None
+        self._rays_checked: PinholeCamera | None = None
         self._node = node
         self._log = log
         self._on_frame = on_frame
@@ -178,10 +181,41 @@ class CameraStream:
                 'outputs come from the point-map head if the artifact has one'
             )
             where = f' on {self.name}' if self.name else ''
-            self.camera_problem = f'invalid CameraInfo{where} ({fallback}): {err}'
-            self._log.warning(f'{self.name}:camera_info_invalid', self.camera_problem)
+            self._info_problem = f'invalid CameraInfo{where} ({fallback}): {err}'
+            self._log.warning(f'{self.name}:camera_info_invalid', self._info_problem)
             return
-        self.camera_problem = None
+        self._info_problem = None
+
+    @property
+    def camera_problem(self) -> str | None:
+        """What is wrong with the calibration in force (WARN in diagnostics), or None."""
+        if self._info_problem is not None:
+            return self._info_problem
+        rays = self._rays_problem
+        return rays[1] if rays is not None and rays[0] == self._camera else None
+
+    def _check_rays(self, calibration: PinholeCamera | None, camera: PinholeCamera) -> None:
+        """Warn (once per camera) when `camera` leaves pixels without a ray, so without points.
+
+        `camera` is `calibration` at the frame's depth size. The frame back-projects with its
+        rays anyway (cached with the camera), so the check costs nothing beyond the first frame
+        of a calibration.
+        """
+        if camera == self._rays_checked:
+            return
+        self._rays_checked = camera
+        share = camera.share_without_ray()
+        if share == 0.0:
+            self._rays_problem = None
+            return
+        where = f' on {self.name}' if self.name else ''
+        warning = (
+            f'CameraInfo{where}: {share:.1%} of the pixels have no ray, so no points (its '
+            f'{camera.distortion_model} D folds back or does not invert there, e.g. beyond the '
+            'field it was calibrated on); calibrate over the whole image or crop it (ROI)'
+        )
+        self._rays_problem = (calibration, warning)
+        self._log.warning(f'{self.name}:camera_info_rays', warning)
 
     # --- one frame ----------------------------------------------------------------------------
 
@@ -223,7 +257,7 @@ class CameraStream:
         else:
             rgb = image_to_rgb(msg)
         height, width = rgb.shape[:2]
-        camera = self._camera
+        calibration = camera = self._camera
         if camera is not None:  # CameraError (counted) when it does not describe this image
             camera = camera.matched_to(width, height)
         if settings.depth_resolution == 'camera':
@@ -241,6 +275,7 @@ class CameraStream:
         # Diagnostics name the 3D source from the frame taken on, not only once it is published.
         if (wanted.points or wanted.features) and 'depth' in names and camera is not None:
             self.points_source = 'camera_info'
+            self._check_rays(calibration, camera)  # its rays back-project this frame
         elif (wanted.points or wanted.features) and 'points' in names:
             self.points_source = 'head'
         return PreparedFrame(

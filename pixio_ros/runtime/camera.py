@@ -55,6 +55,15 @@ resolution (a 1280x960 K with width 320) or in other units.
 """
 # Iterative undistortion: enough iterations for strong wide-angle distortion to converge.
 UNDISTORT_CRITERIA = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 100, 1e-10)
+ROUND_TRIP_TOLERANCE_PX = 0.1
+"""How far an undistorted ray, distorted again, may land from its pixel and still be its ray.
+
+Converged rays land within 1e-4 px. Two cases land farther, hundreds of pixels off near the
+corners of strongly distorted calibrations: beyond the field a plumb_bob or rational_polynomial
+fit was calibrated on, the polynomial can fold back so that no ray reaches the pixel at all,
+and OpenCV's fixed-point inverse can diverge where a ray exists. Either way the ray found goes
+through some other pixel; those pixels get no ray (NaN) rather than a wrong one.
+"""
 # Pixel-grid rays are cached per camera; a node sees one or two cameras at a time.
 RAY_CACHE_SIZE = 8
 IDENTITY_R: tuple[float, ...] = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0)
@@ -368,11 +377,19 @@ class PinholeCamera:
         """
         return _pixel_rays(self)
 
+    def share_without_ray(self) -> float:
+        """The share of this camera's pixels that get no ray (see `rays_at`); 0 without D."""
+        if not self.has_distortion:
+            return 0.0
+        return float(np.isnan(self.rays()[..., 0]).mean())
+
     def rays_at(self, u: np.ndarray, v: np.ndarray) -> np.ndarray:
         """(..., 2) float64 undistorted normalised rays through pixel coordinates u, v.
 
         K^-1 (skew included) gives the distorted normalised coordinates; OpenCV then inverts
-        the lens model iteratively in those coordinates.
+        the lens model iteratively in those coordinates. A pixel whose ray does not land back on
+        it (the polynomial folds back there, or the inverse diverged; see
+        ROUND_TRIP_TOLERANCE_PX) gets NaN: no ray, so no point, rather than another pixel's ray.
         """
         pixels = np.stack(np.broadcast_arrays(u, v), axis=-1).astype(np.float64)
         shape = pixels.shape
@@ -392,7 +409,26 @@ class PinholeCamera:
             undistorted = cv2.undistortPointsIter(
                 distorted, identity, coefficients, identity, identity, UNDISTORT_CRITERIA
             )
-        return np.asarray(undistorted, dtype=np.float64).reshape(shape)
+        rays = np.asarray(undistorted, dtype=np.float64).reshape(-1, 2)
+        rays[~self._lands_back(rays, distorted.reshape(-1, 2))] = np.nan
+        return rays.reshape(shape)
+
+    def _lands_back(self, rays: np.ndarray, distorted: np.ndarray) -> np.ndarray:
+        """(N,) bool: each ray, distorted again, lands within ROUND_TRIP_TOLERANCE_PX of its pixel.
+
+        Args:
+            rays: (N, 2) undistorted normalised rays.
+            distorted: (N, 2) the distorted normalised coordinates they came from.
+        """
+        coefficients = np.array(self.d, dtype=np.float64)
+        if self.distortion_model == EQUIDISTANT:
+            again = cv2.fisheye.distortPoints(rays.reshape(-1, 1, 2), np.eye(3), coefficients)
+            again = np.asarray(again, dtype=np.float64).reshape(-1, 2)
+        else:
+            again = _distort_polynomial(rays, coefficients)
+        error = (again - distorted) * (self.fx, self.fy)
+        with np.errstate(invalid='ignore'):
+            return np.hypot(error[:, 0], error[:, 1]) <= ROUND_TRIP_TOLERANCE_PX
 
     def patch_centres(self, grid_height: int, grid_width: int) -> tuple[np.ndarray, np.ndarray]:
         """Pixel coordinates (u, v), each (grid_height, grid_width), of a patch grid's centres.
@@ -404,6 +440,27 @@ class PinholeCamera:
         v = (np.arange(grid_height) + 0.5) * (self.height / grid_height) - 0.5
         uu, vv = np.meshgrid(u, v)
         return uu, vv
+
+
+def _distort_polynomial(rays: np.ndarray, d: np.ndarray) -> np.ndarray:
+    """(N, 2) distorted normalised coordinates of (N, 2) rays, plumb_bob / rational_polynomial.
+
+    The forward model OpenCV's projectPoints applies (k1 k2 p1 p2 k3 k4 k5 k6), without its
+    Jacobians, which cost ten times the distortion itself on a full pixel grid.
+    """
+    k1, k2, p1, p2, k3, k4, k5, k6 = np.pad(d, (0, 8 - len(d)))
+    x, y = rays[:, 0], rays[:, 1]
+    r2 = x * x + y * y
+    with np.errstate(over='ignore', invalid='ignore'):
+        radial = (1 + r2 * (k1 + r2 * (k2 + r2 * k3))) / (1 + r2 * (k4 + r2 * (k5 + r2 * k6)))
+        xy = x * y
+        return np.stack(
+            (
+                x * radial + 2 * p1 * xy + p2 * (r2 + 2 * x * x),
+                y * radial + p1 * (r2 + 2 * y * y) + 2 * p2 * xy,
+            ),
+            axis=-1,
+        )
 
 
 @functools.lru_cache(maxsize=RAY_CACHE_SIZE)
@@ -421,10 +478,12 @@ def backproject(depth: np.ndarray, rays: np.ndarray) -> np.ndarray:
 
     Args:
         depth: (H, W) float32 z-depth in metres; NaN stays NaN.
-        rays: (H, W, 2) normalised rays (x/z, y/z), e.g. `PinholeCamera.rays()`.
+        rays: (H, W, 2) normalised rays (x/z, y/z), e.g. `PinholeCamera.rays()`; NaN where a
+            pixel has no ray.
 
     Returns:
-        (H, W, 3) float32 points (x right, y down, z forward; REP 103 optical frame), metres.
+        (H, W, 3) float32 points (x right, y down, z forward; REP 103 optical frame), metres;
+        all three NaN where the depth or the ray is.
     """
     if depth.shape != rays.shape[:2]:
         raise CameraError(
@@ -435,6 +494,9 @@ def backproject(depth: np.ndarray, rays: np.ndarray) -> np.ndarray:
     np.multiply(rays[..., 0], depth, out=points[..., 0])
     np.multiply(rays[..., 1], depth, out=points[..., 1])
     points[..., 2] = depth
+    no_ray = np.isnan(points[..., 0])
+    if no_ray.any():  # a pixel without a ray (or depth) has no point, not a point with only z
+        points[no_ray] = np.nan
     return points
 
 

@@ -50,8 +50,9 @@ def point_map_loss(
     pred_depth = outputs['depth']
     silog = silog_loss(pred_depth, depth, valid)
     pred_rays = outputs['points'][:, 0:2] / pred_depth
-    valid_rays = valid.expand_as(rays)
-    ray_l1 = (pred_rays[valid_rays] - rays[valid_rays]).abs().mean()
+    # Pixels the lens model cannot reach have NaN rays (PinholeCamera.rays_at): no ray target.
+    valid_rays = valid.expand_as(rays) & rays.isfinite()
+    ray_l1 = (pred_rays[valid_rays] - rays[valid_rays]).abs().sum() / valid_rays.sum().clamp(min=1)
     with torch.no_grad():
         error = (torch.log(pred_depth) - torch.log(depth.clamp(min=1e-6))).abs()
         confidence_target = torch.exp(-error / CONFIDENCE_SCALE)

@@ -279,3 +279,35 @@ def test_camera_info_of_another_resolution_fails_the_frames_it_cannot_describe(c
     )
     for topic in FRAME_OUTPUTS:
         assert not target.outputs_with_stamp(refused_stamps[0], (topic,))
+
+
+def test_pixels_a_folding_calibration_cannot_reach_get_no_points_and_a_warning(calibrated):
+    """Valid numbers, impossible corners: those pixels get NaN points, not another pixel's ray.
+
+    k1 = -0.5 bends the distorted radius r (1 - 0.5 r^2) back after 0.544 (r = 0.816): no ray
+    reaches a pixel farther from the principal point, and this image's corners lie at 0.72.
+    """
+    target = calibrated
+    mark = target.log_mark()
+    before = target.fresh_diagnostics()
+    folding = with_fields(d=[-0.5, 0.0, 0.0, 0.0, 0.0])
+
+    def applied() -> bool:  # the CameraInfo and the frame travel on different topics
+        target.info_pub.publish(folding)
+        return list(target.process_valid_frame(seed=13)['depth/camera_info'].d)[0] == -0.5
+
+    wait_until(applied, what='frames processed with the folding CameraInfo')
+    outputs = target.process_valid_frame(seed=13)
+    cloud = cloud_array(outputs['points'])
+    v, u = np.mgrid[0:IMAGE_HEIGHT, 0:IMAGE_WIDTH]
+    radius = np.hypot((u - CX) / FX, (v - CY) / FY)  # distorted normalised radius of the pixel
+    assert (radius > 0.545).any()
+    for axis in ('x', 'y', 'z'):
+        assert np.isnan(cloud[axis][radius > 0.545]).all(), axis
+        assert np.isfinite(cloud[axis][radius < 0.5]).all(), axis
+    assert not outputs['points'].is_dense
+    after = target.fresh_diagnostics(lambda d: 'have no ray' in d.message)
+    assert after.level == WARN and '% of the pixels have no ray' in after.message
+    assert after.errors() == before.errors()  # a calibration problem, not failed frames
+    lines = target.assert_log_clean(mark)
+    assert len(lines) == 1 and 'have no ray' in lines[0]

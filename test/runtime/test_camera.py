@@ -308,6 +308,43 @@ def test_undistorted_rays_reproject_onto_their_pixels(model):
     assert np.abs(camera.rays()[..., 0] - pinhole).max() > 0.01  # distortion was applied
 
 
+def test_pixels_the_lens_polynomial_folds_back_on_get_no_ray():
+    # k1 = -0.5: the distorted radius r (1 - 0.5 r^2) peaks at 0.544 (r = 0.816) and falls
+    # after; no ray reaches a pixel farther out, and the corners of a 640x480 image at
+    # f = 500 lie at up to 0.8.
+    d = (-0.5, 0.0, 0.0, 0.0, 0.0)
+    camera = PinholeCamera.from_k(640, 480, K_640, d=d, distortion_model='plumb_bob')
+    rays = camera.rays().reshape(-1, 2).astype(np.float64)
+    finite = np.isfinite(rays).all(axis=1)
+    assert np.isnan(rays[~finite]).all()  # no half rays
+    v, u = np.mgrid[0:480, 0:640]
+    pixels = np.stack([u, v], axis=-1).reshape(-1, 2).astype(np.float64)
+    # Every ray given lands on its own pixel under OpenCV's forward model ...
+    object_points = np.concatenate([rays[finite], np.ones((int(finite.sum()), 1))], axis=1)
+    projected, _ = cv2.projectPoints(object_points, np.zeros(3), np.zeros(3), camera.k, d)
+    np.testing.assert_allclose(projected.reshape(-1, 2), pixels[finite], atol=0.1)
+    # ... and the pixels left without one are those where OpenCV's own inverse lands elsewhere.
+    identity = np.eye(3)
+    normalised = (pixels - (camera.cx, camera.cy)) / (camera.fx, camera.fy)
+    inverse = cv2.undistortPointsIter(
+        normalised.reshape(-1, 1, 2), identity, np.array(d), identity, identity, (3, 100, 1e-10)
+    ).reshape(-1, 2)
+    again, _ = cv2.projectPoints(
+        np.concatenate([inverse, np.ones((len(inverse), 1))], axis=1),
+        np.zeros(3),
+        np.zeros(3),
+        camera.k,
+        d,
+    )
+    miss_px = np.linalg.norm(again.reshape(-1, 2) - pixels, axis=1)
+    assert 0 < (~finite).sum() < finite.sum()
+    assert (miss_px[~finite] > 0.1).all() and miss_px[~finite].max() > 50.0
+    # no ray, no point: back-projection leaves those pixels NaN
+    points = backproject(np.full((480, 640), 2.0, np.float32), camera.rays())
+    assert np.isnan(points.reshape(-1, 3)[~finite]).all()
+    assert np.isfinite(points.reshape(-1, 3)[finite]).all()
+
+
 def test_backproject_follows_the_pinhole_model():
     camera = PinholeCamera.from_k(8, 6, (10.0, 0, 3.5, 0, 12.0, 2.5, 0, 0, 1))
     depth = np.arange(48, dtype=np.float32).reshape(6, 8) / 10 + 0.5
