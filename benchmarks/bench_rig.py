@@ -20,6 +20,7 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from std_msgs.msg import Header
 
+from pixio_ros.model.artifact_format import ArtifactFormat
 from pixio_ros.ros.fastdds import point_fast_dds_at
 
 REPO = Path(__file__).resolve().parent.parent
@@ -55,7 +56,7 @@ def random_init_artifact(
     size: str = 'tiny',
     head: str = 'points',
     input_size: tuple[int, int] = (240, 320),
-    fmt: str = 'torchscript',
+    fmt: ArtifactFormat = 'torchscript',
 ) -> Path:
     """The random-init artifact of these settings in `directory`, exported once (seed SEED).
 
@@ -64,10 +65,9 @@ def random_init_artifact(
     import torch
 
     from pixio_ros.model import build_network, export_artifact
-    from pixio_ros.model.artifact_format import RandomInitWarning
+    from pixio_ros.model.artifact_format import FORMAT_SUFFIXES, RandomInitWarning
 
-    suffix = {'torchscript': '.ts', 'onnx': '.onnx', 'export': '.pt2'}[fmt]
-    path = directory / f'{size}_{head}_{input_size[0]}x{input_size[1]}{suffix}'
+    path = directory / f'{size}_{head}_{input_size[0]}x{input_size[1]}{FORMAT_SUFFIXES[fmt]}'
     if path.exists():
         return path
     started = time.perf_counter()
@@ -202,7 +202,9 @@ class Camera(SpinningNode):
         with self.lock:
             self.diagnostics = {kv.key: kv.value for kv in msg.status[0].values}
 
-    def wait_for_node(self, alive: Callable[[], bool], timeout_s: float, tail: Callable[[], str]):
+    def wait_for_node(
+        self, alive: Callable[[], bool], timeout_s: float, tail: Callable[[], str]
+    ) -> None:
         """Until the node subscribes to the image; RuntimeError (with its log tail) if it died."""
         deadline = time.monotonic() + timeout_s
         while self.image_pub.get_subscription_count() == 0:
