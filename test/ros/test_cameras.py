@@ -164,19 +164,6 @@ def module_client(module_context):
         client.close()
 
 
-@pytest.fixture(scope='module')
-def module_context():
-    import rclpy
-    from rclpy.context import Context
-
-    context = Context()
-    rclpy.init(context=context)
-    try:
-        yield context
-    finally:
-        rclpy.shutdown(context=context)
-
-
 def topic(camera: Camera, output: str) -> str:
     return f'{NAMESPACE}/{camera.name}/{output}'
 

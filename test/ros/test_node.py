@@ -55,28 +55,6 @@ SLOW_RATE_HZ = 0.01
 RATE_CHANGE_WAIT_S = 10.0
 
 
-@pytest.fixture
-def make_node(ros_context, client):
-    nodes = []
-
-    def make(artifact, **parameters) -> PixioNode:
-        overrides = [
-            Parameter('model_path', value=str(artifact)),
-            Parameter('device', value='cpu'),
-            Parameter('warmup_runs', value=0),
-            *(Parameter(name, value=value) for name, value in parameters.items()),
-        ]
-        node = PixioNode(context=ros_context, parameter_overrides=overrides)
-        nodes.append(node)
-        client.add_node(node)
-        return node
-
-    yield make
-    for node in nodes:
-        client.executor.remove_node(node)
-        node.destroy_node()
-
-
 def subscribe(client, node, topics):
     for topic in topics:
         client.subscribe(OUTPUT_TYPES[topic], topic)

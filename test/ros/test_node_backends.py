@@ -71,27 +71,13 @@ def depth_artifact(tiny_artifact):
 
 
 @pytest.fixture
-def make_node(ros_context, client, backend):
-    """test_node.py's make_node, with the node's `backend` parameter set."""
-    nodes = []
+def make_node(make_node, backend):
+    """The conftest's make_node, with the node's `backend` parameter set."""
 
     def make(artifact, **parameters) -> PixioNode:
-        overrides = [
-            Parameter('model_path', value=str(artifact)),
-            Parameter('device', value='cpu'),
-            Parameter('warmup_runs', value=0),
-            Parameter('backend', value=backend),
-            *(Parameter(name, value=value) for name, value in parameters.items()),
-        ]
-        node = PixioNode(context=ros_context, parameter_overrides=overrides)
-        nodes.append(node)
-        client.add_node(node)
-        return node
+        return make_node(artifact, backend=backend, **parameters)
 
-    yield make
-    for node in nodes:
-        client.executor.remove_node(node)
-        node.destroy_node()
+    return make
 
 
 def test_the_node_parameter_offers_every_backend():

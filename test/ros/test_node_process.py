@@ -37,19 +37,6 @@ STOP_TIMEOUT_S = 10.0
 RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
 
 
-@pytest.fixture(scope='module')
-def module_context():
-    import rclpy
-    from rclpy.context import Context
-
-    context = Context()
-    rclpy.init(context=context)
-    try:
-        yield context
-    finally:
-        rclpy.shutdown(context=context)
-
-
 @pytest.fixture
 def process_client(module_context):
     client = Client(module_context, name='pixio_process_test_client')
