@@ -37,7 +37,7 @@ endif
 PROFILE_VARIABLE := $(if $(filter jazzy,$(DISTRO)),FASTRTPS,FASTDDS)_DEFAULT_PROFILES_FILE
 SOURCES := $(shell find pixio_ros launch config resource -type f -not -name '*.pyc') setup.py setup.cfg package.xml
 
-.PHONY: setup test test-kilted lint demo clean
+.PHONY: setup test test-kilted lint demo clean settings-text
 
 setup: $(PKG_STAMP) $(LIBEXEC_STAMP) $(ENV_FILE)
 
@@ -99,6 +99,10 @@ endif
 # The ROS-facing tests on ROS 2 Kilted wheels, in .venv-kilted beside .venv.
 test-kilted:
 	$(MAKE) test DISTRO=kilted
+
+# config/pixio.yaml and the README's parameter table, regenerated from pixio_ros/ros/settings.py.
+settings-text: setup
+	$(BIN)/python -m pixio_ros.ros.settings_text .
 
 demo: setup
 	. $(ENV_FILE) && $(BIN)/pixio-ros demo

@@ -208,7 +208,8 @@ _DESCRIPTIONS: dict[str, _Description] = {
     'cameras': _Description(
         'Camera names for one node serving several cameras in one batched forward: camera '
         '<name> is read from <name>/image (or <name>/image/compressed) and <name>/camera_info '
-        'and its outputs go under <name>/. Empty = one camera on image and camera_info.',
+        'and its outputs go under <name>/. Empty = one camera on image and camera_info. Up to '
+        f'{MAX_CAMERAS} names (letters, digits, _, nested with /).',
         read_only=True,
     ),
     'device': _Description(
@@ -288,7 +289,9 @@ _DESCRIPTIONS: dict[str, _Description] = {
         'Drop points closer than this (metres); 0 = off.', value_range=(0.0, MAX_RANGE_M)
     ),
     'points.max_range': _Description(
-        'Drop points farther than this (metres); 0 = off.', value_range=(0.0, MAX_RANGE_M)
+        'Drop points farther than this (metres); 0 = off; not below points.min_range (refused '
+        'at start-up and live).',
+        value_range=(0.0, MAX_RANGE_M),
     ),
     'points.voxel_size': _Description(
         'Average points per voxel of this size (metres); 0 = off. Makes the cloud dense.',
