@@ -16,12 +16,22 @@ from pixio_ros.data.samples import RGBDSample
 
 __all__ = [
     'DATASETS',
+    'INDOOR_DEPTH_RANGE',
+    'KITTI_DEPTH_RANGE',
+    'NYU_DEPTH_RANGE',
     'DATASET_NAMES',
     'Dataset',
     'DatasetInfo',
     'get_dataset_info',
     'open_dataset',
 ]
+
+NYU_DEPTH_RANGE: Final = (1e-3, 10.0)
+"""Valid NYUv2 ground truth, metres (min, max): the range its evaluation protocol scores."""
+KITTI_DEPTH_RANGE: Final = (1e-3, 80.0)
+"""Valid KITTI ground truth, metres (min, max): the range its evaluation protocol scores."""
+INDOOR_DEPTH_RANGE: Final = NYU_DEPTH_RANGE
+"""Indoor RGB-D recordings without a protocol of their own (TUM, a folder) use NYUv2's range."""
 
 
 @dataclass(frozen=True)
@@ -51,8 +61,7 @@ DATASETS: Final = {
         DatasetInfo(
             'nyuv2',
             'NYU Depth V2',
-            1e-3,
-            10.0,
+            *NYU_DEPTH_RANGE,
             'nyuv2',
             'nyu_depth_v2_labeled.mat (with splits.mat beside it), or a file list of '
             '"RGB DEPTH" lines (the sync / official_splits layout)',
@@ -60,24 +69,21 @@ DATASETS: Final = {
         DatasetInfo(
             'kitti',
             'KITTI (Eigen split)',
-            1e-3,
-            80.0,
+            *KITTI_DEPTH_RANGE,
             'kitti',
             'a file list of "RGB DEPTH [FOCAL]" lines (raw images, annotated depth)',
         ),
         DatasetInfo(
             'tum',
             'TUM RGB-D',
-            1e-3,
-            10.0,
+            *INDOOR_DEPTH_RANGE,
             None,
             'a sequence folder (rgbd_dataset_freiburgN_...) with rgb.txt and depth.txt',
         ),
         DatasetInfo(
             'folder',
             'folder (rgb/, depth/, intrinsics.yaml)',
-            1e-3,
-            10.0,
+            *INDOOR_DEPTH_RANGE,
             None,
             'a folder with rgb/, depth/ and intrinsics.yaml',
         ),

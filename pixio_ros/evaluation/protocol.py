@@ -22,6 +22,7 @@ from typing import Any, Final
 
 import numpy as np
 
+from pixio_ros.data.datasets import KITTI_DEPTH_RANGE, NYU_DEPTH_RANGE
 from pixio_ros.evaluation.errors import EvaluationError
 
 __all__ = [
@@ -145,8 +146,7 @@ PROTOCOLS: Final = {
         EvalProtocol(
             'nyuv2',
             'eigen',
-            1e-3,
-            10.0,
+            *NYU_DEPTH_RANGE,
             eigen_crop,
             'NYUv2 test (654 images), Eigen crop, 1e-3..10 m, as in ZoeDepth / BTS and the '
             'Pixio paper',
@@ -154,8 +154,7 @@ PROTOCOLS: Final = {
         EvalProtocol(
             'kitti',
             'garg',
-            1e-3,
-            80.0,
+            *KITTI_DEPTH_RANGE,
             garg_crop,
             'KITTI Eigen split, Garg crop, 1e-3..80 m, as in Monodepth / BTS',
         ),
