@@ -1,8 +1,8 @@
 """Engine: one compiled Pixio artifact on a device; uint8 RGB in, numpy depth/points/features out.
 
-The artifact (TorchScript, torch.export or ONNX, see DESIGN.md) carries its own normalisation
-and metadata, so this class needs no model code: `pixio_ros.model.artifact_format` reads it by
-content and checks its metadata, and a backend (`pixio_ros.runtime.backends`: torch,
+The artifact (TorchScript, torch.export or ONNX; the README states its contract) carries its own
+normalisation and metadata, so this class needs no model code: `pixio_ros.model.artifact_format`
+reads it by content and checks its metadata, and a backend (`pixio_ros.runtime.backends`: torch,
 onnxruntime, openvino, tensorrt) runs its forward pass; the Engine resizes the camera image to
 the artifact's input size on the device, runs it and resizes the dense outputs back to the
 camera resolution when asked, the same for every backend.
