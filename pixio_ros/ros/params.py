@@ -111,9 +111,12 @@ def declare_parameters(node: Node) -> NodeSettings:
         if spec.kind is list:
             # rclpy infers a byte array from an empty list: declare the type, not a default.
             # Without an override the value stays unset (None), which is the empty list.
-            parameter = node.declare_parameter(
-                spec.name, Parameter.Type.STRING_ARRAY, descriptor(spec)
+            array = (
+                Parameter.Type.DOUBLE_ARRAY
+                if spec.item_kind is float
+                else Parameter.Type.STRING_ARRAY
             )
+            parameter = node.declare_parameter(spec.name, array, descriptor(spec))
             values[spec.name] = list(parameter.value or [])
         else:
             parameter = node.declare_parameter(spec.name, spec.default, descriptor(spec))
