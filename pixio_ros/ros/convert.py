@@ -18,20 +18,12 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, LaserScan, PointCloud2, PointField
 from std_msgs.msg import Header, String
 
-from pixio_ros.runtime.alignment import AlignmentError, AlignmentState
+from pixio_ros.runtime.alignment import AlignmentState
 from pixio_ros.runtime.camera import PinholeCamera
-from pixio_ros.runtime.image_codec import (
-    DEFAULT_MAX_PIXELS,
-    decode_compressed_rgb,
-    decode_depth,
-    decode_rgb,
-)
+from pixio_ros.runtime.image_codec import DEFAULT_MAX_PIXELS, decode_compressed_rgb, decode_rgb
 from pixio_ros.runtime.navigation import ScanArrays
 from pixio_ros.runtime.products import FrameProducts
 from pixio_ros.wire import (
-    FLOAT32,
-    FLOAT64,
-    XYZ,
     EncodedCloud,
     EncodedImage,
     encode_bgr8,
@@ -39,16 +31,13 @@ from pixio_ros.wire import (
     encode_embedding,
     encode_features,
     encode_points,
-    field_dtype,
 )
 
 __all__ = [
     'ALIGNMENT_KEYS',
     'FrameMessages',
     'alignment_msg',
-    'cloud_xyz',
     'laser_scan_msg',
-    'reference_depth',
     'camera_info_msg',
     'cloud_msg',
     'compressed_to_rgb',
@@ -243,59 +232,6 @@ def alignment_msg(state: AlignmentState, header: Header, name: str) -> Diagnosti
         values=[KeyValue(key=k, value=v) for k, v in zip(ALIGNMENT_KEYS, values, strict=True)],
     )
     return DiagnosticArray(header=header, status=[status])
-
-
-def reference_depth(msg: Image) -> np.ndarray:
-    """(H, W) float32 metres of a sparse_depth image (32FC1 metres or 16UC1 mm; NaN = none).
-
-    Raises:
-        ImageCodecError: another encoding or inconsistent size fields.
-    """
-    return decode_depth(
-        msg.encoding, msg.height, msg.width, msg.step, msg.data, bool(msg.is_bigendian)
-    )
-
-
-def cloud_xyz(msg: PointCloud2) -> np.ndarray:
-    """(N, 3) float64 x y z of every point of a PointCloud2 (FLOAT32 or FLOAT64 fields).
-
-    Raises:
-        AlignmentError: no x/y/z fields, another datatype, or a payload shorter than declared.
-    """
-    fields = {field.name: field for field in msg.fields}
-    missing = [name for name in XYZ if name not in fields]
-    if missing:
-        raise AlignmentError(
-            f'sparse_points cloud has fields {sorted(fields)}, no {missing}; publish x, y, z'
-        )
-    count = msg.height * msg.width
-    payload = np.frombuffer(msg.data, dtype=np.uint8)
-    if msg.row_step < msg.width * msg.point_step or payload.size < msg.height * msg.row_step:
-        raise AlignmentError(
-            f'sparse_points cloud {msg.width}x{msg.height} (point_step {msg.point_step}, row_step '
-            f'{msg.row_step}) has {payload.size} bytes; the message is truncated'
-        )
-    if count == 0:
-        return np.empty((0, 3))
-    rows = payload[: msg.height * msg.row_step].reshape(msg.height, msg.row_step)
-    points = rows[:, : msg.width * msg.point_step].reshape(count, msg.point_step)
-    columns = []
-    for name in XYZ:
-        field = fields[name]
-        if field.datatype not in (FLOAT32, FLOAT64):
-            raise AlignmentError(
-                f'sparse_points field {name} has datatype {field.datatype}; expected FLOAT32 '
-                f'({FLOAT32}) or FLOAT64 ({FLOAT64})'
-            )
-        dtype = field_dtype(field.datatype, big_endian=bool(msg.is_bigendian))
-        if field.offset < 0 or field.offset + dtype.itemsize > msg.point_step:
-            raise AlignmentError(
-                f'sparse_points field {name} at offset {field.offset} does not fit point_step '
-                f'{msg.point_step}'
-            )
-        raw = np.ascontiguousarray(points[:, field.offset : field.offset + dtype.itemsize])
-        columns.append(raw.view(dtype)[:, 0].astype(np.float64))
-    return np.stack(columns, axis=1)
 
 
 def model_info_msg(metadata: Mapping[str, Any]) -> String:

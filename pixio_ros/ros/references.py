@@ -2,9 +2,8 @@
 
 The sparse_depth / sparse_points callbacks store each message with its stamp; the publishing
 thread takes, per frame, the reference nearest in stamp and aligns the frame's depth with it
-(`pixio_ros.runtime.alignment` holds the math). A frame that cannot be fitted (no reference, a
-stale one, too few pairs, a bad size or extrinsic, a poor residual) keeps the last good scale;
-it is counted (`errors alignment`), logged (throttled) and shown in diagnostics.
+(`pixio_ros.runtime.alignment` holds the math, shared with `pixio-ros eval --align-to`). A
+frame that cannot be fitted keeps the last good scale; the stream counts and logs it.
 """
 
 from __future__ import annotations
@@ -17,18 +16,7 @@ import numpy as np
 from sensor_msgs.msg import Image, PointCloud2
 
 from pixio_ros.data.stamps import nearest_index
-from pixio_ros.errors import PixioRosError
-from pixio_ros.ros.convert import cloud_xyz, reference_depth
-from pixio_ros.runtime.alignment import (
-    AlignmentError,
-    AlignmentState,
-    AlignOptions,
-    ScaleTracker,
-    fit_alignment,
-    pairs_from_depth_image,
-    pairs_from_points,
-    stale_problem,
-)
+from pixio_ros.runtime.alignment import AlignmentState, AlignOptions, ScaleTracker, align_frame
 from pixio_ros.runtime.camera import PinholeCamera
 
 __all__ = ['REFERENCE_BUFFER', 'Alignment', 'ReferenceBuffer', 'stamp_ns']
@@ -41,8 +29,7 @@ NS_PER_S = 1_000_000_000
 
 def stamp_ns(header: Any) -> int:
     """A header's stamp in integer nanoseconds."""
-    stamp = header.stamp
-    return int(stamp.sec) * NS_PER_S + int(stamp.nanosec)
+    return int(header.stamp.sec) * NS_PER_S + int(header.stamp.nanosec)
 
 
 class ReferenceBuffer:
@@ -58,18 +45,17 @@ class ReferenceBuffer:
         )
 
     def put(self, msg: Reference) -> None:
-        """Store a reference (callbacks; never raises)."""
+        """Store a reference (a subscription callback; never raises)."""
         with self._lock:
             self._items.append((stamp_ns(msg.header), msg))
 
     def nearest(self, stamp: int) -> tuple[int, Reference] | None:
-        """(frame stamp - reference stamp, reference) of the reference nearest `stamp`."""
+        """(stamp - reference stamp, reference) of the reference nearest `stamp`, or None."""
         with self._lock:
             items = sorted(self._items, key=lambda item: item[0])
         if not items:
             return None
-        index = nearest_index([item[0] for item in items], stamp)
-        reference_stamp, msg = items[index]
+        reference_stamp, msg = items[nearest_index([item[0] for item in items], stamp)]
         return stamp - reference_stamp, msg
 
     def clear(self) -> None:
@@ -88,44 +74,12 @@ class Alignment:
         self._mode = 'off'
 
     def align(
-        self,
-        depth: np.ndarray,
-        header: Any,
-        camera: PinholeCamera | None,
-        options: AlignOptions,
+        self, depth: np.ndarray, header: Any, camera: PinholeCamera | None, options: AlignOptions
     ) -> AlignmentState:
         """The state to align this frame's depth with; keeps the last good scale on a problem."""
         if options.mode != self._mode:  # another mode: the old estimate does not apply
             self._tracker.reset()
             self._mode = options.mode
         found = self.references.nearest(stamp_ns(header))
-        problem = stale_problem(None if found is None else found[0], options)
-        if problem is not None or found is None:
-            state = self._tracker.kept(problem or 'no reference')
-        else:
-            try:
-                state = self._fit(depth, found[1], camera, options)
-            except PixioRosError as err:  # a bad reference: counted by the caller, no traceback
-                state = self._tracker.kept(f'reference refused: {err}')
-        self.state = state
-        return state
-
-    def _fit(
-        self,
-        depth: np.ndarray,
-        msg: Reference,
-        camera: PinholeCamera | None,
-        options: AlignOptions,
-    ) -> AlignmentState:
-        if isinstance(msg, Image):
-            pairs = pairs_from_depth_image(depth, reference_depth(msg))
-        else:
-            if camera is None:
-                raise AlignmentError(
-                    'sparse_points needs the CameraInfo to project the cloud; publish '
-                    'camera_info or use sparse_depth'
-                )
-            pairs = pairs_from_points(depth, cloud_xyz(msg), camera, options.extrinsic)
-        if pairs.count == 0:
-            return self._tracker.kept('no valid pairs between the depth and the reference')
-        return self._tracker.update(fit_alignment(pairs, options.mode), options)
+        self.state = align_frame(self._tracker, depth, found, camera, options)
+        return self.state

@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Final, Literal, TypeAlias
+from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias
 
 import numpy as np
 
 from pixio_ros.errors import PixioRosError
 from pixio_ros.runtime.camera import PinholeCamera
+from pixio_ros.runtime.image_codec import decode_depth
+from pixio_ros.wire import FLOAT32, FLOAT64, XYZ, field_dtype
 
 if TYPE_CHECKING:
     from pixio_ros.runtime.engine import Prediction
@@ -33,12 +35,15 @@ __all__ = [
     'AlignmentState',
     'DepthPairs',
     'ScaleTracker',
+    'align_frame',
     'aligned_depth',
     'aligned_prediction',
+    'cloud_xyz',
     'fit_alignment',
     'fit_scale_shift',
     'pairs_from_depth_image',
     'pairs_from_points',
+    'reference_pairs',
     'transform_points',
 ]
 
@@ -425,3 +430,100 @@ def aligned_prediction(prediction: Prediction, state: AlignmentState) -> Predict
 def with_mode(options: AlignOptions, mode: AlignMode) -> AlignOptions:
     """`options` with another mode (eval's --align-to picks it on the command line)."""
     return replace(options, mode=mode)
+
+
+def cloud_xyz(msg: Any) -> np.ndarray:
+    """(N, 3) float64 x y z of a sensor_msgs/PointCloud2 (rclpy or rosbags; FLOAT32 or FLOAT64).
+
+    Raises:
+        AlignmentError: no x/y/z fields, another datatype, or a payload shorter than declared.
+    """
+    fields = {field.name: field for field in msg.fields}
+    missing = [name for name in XYZ if name not in fields]
+    if missing:
+        raise AlignmentError(
+            f'sparse_points cloud has fields {sorted(fields)}, no {missing}; publish x, y, z'
+        )
+    height, width, step, row_step = msg.height, msg.width, msg.point_step, msg.row_step
+    payload = np.frombuffer(msg.data, dtype=np.uint8)
+    if row_step < width * step or payload.size < height * row_step:
+        raise AlignmentError(
+            f'sparse_points cloud {width}x{height} (point_step {step}, row_step {row_step}) '
+            f'has {payload.size} bytes; the message is truncated'
+        )
+    if height * width == 0:
+        return np.empty((0, 3))
+    rows = payload[: height * row_step].reshape(height, row_step)
+    points = rows[:, : width * step].reshape(height * width, step)
+    columns = []
+    for name in XYZ:
+        field = fields[name]
+        if field.datatype not in (FLOAT32, FLOAT64):
+            raise AlignmentError(
+                f'sparse_points field {name} has datatype {field.datatype}; expected FLOAT32 '
+                f'({FLOAT32}) or FLOAT64 ({FLOAT64})'
+            )
+        dtype = field_dtype(field.datatype, big_endian=bool(msg.is_bigendian))
+        if field.offset < 0 or field.offset + dtype.itemsize > step:
+            raise AlignmentError(
+                f'sparse_points field {name} at offset {field.offset} does not fit point_step '
+                f'{step}'
+            )
+        raw = np.ascontiguousarray(points[:, field.offset : field.offset + dtype.itemsize])
+        columns.append(raw.view(dtype)[:, 0].astype(np.float64))
+    return np.stack(columns, axis=1)
+
+
+def reference_pairs(
+    depth: np.ndarray, msg: Any, camera: PinholeCamera | None, extrinsic: tuple[float, ...]
+) -> DepthPairs:
+    """Pairs of `depth` with a reference message (rclpy or rosbags messages alike).
+
+    The reference is a registered depth Image (32FC1 metres or 16UC1 mm) or a PointCloud2.
+
+    Raises:
+        AlignmentError: a cloud without CameraInfo, bad sizes, fields or extrinsic.
+        ImageCodecError: a depth image of another encoding or inconsistent size fields.
+    """
+    if hasattr(msg, 'fields'):
+        if camera is None:
+            raise AlignmentError(
+                'sparse_points needs the CameraInfo to project the cloud; publish camera_info '
+                'or use sparse_depth'
+            )
+        return pairs_from_points(depth, cloud_xyz(msg), camera, extrinsic)
+    reference = decode_depth(
+        msg.encoding, msg.height, msg.width, msg.step, msg.data, bool(msg.is_bigendian)
+    )
+    return pairs_from_depth_image(depth, reference)
+
+
+def align_frame(
+    tracker: ScaleTracker,
+    depth: np.ndarray,
+    found: tuple[int, Any] | None,
+    camera: PinholeCamera | None,
+    options: AlignOptions,
+) -> AlignmentState:
+    """One frame's alignment state: fit `depth` to the nearest reference and track the scale.
+
+    Args:
+        tracker: the camera's estimate over time (updated in place).
+        depth: (H, W) predicted depth, metres.
+        found: (frame stamp - reference stamp in ns, reference message), None without one.
+        camera: the camera model at the depth resolution (needed for clouds).
+        options: the alignment options.
+
+    A problem (no, stale or unusable reference; too few pairs; a poor fit) never raises: the
+    state then carries it and the last good scale.
+    """
+    problem = stale_problem(None if found is None else found[0], options)
+    if problem is not None or found is None:
+        return tracker.kept(problem or 'no reference')
+    try:
+        pairs = reference_pairs(depth, found[1], camera, options.extrinsic)
+    except PixioRosError as err:
+        return tracker.kept(f'reference refused: {err}')
+    if pairs.count == 0:
+        return tracker.kept('no valid pairs between the depth and the reference')
+    return tracker.update(fit_alignment(pairs, options.mode), options)

@@ -85,7 +85,7 @@ def horizon_row(camera: PinholeCamera, pitch: float) -> float:
 
 def _band(camera: PinholeCamera, options: NavigationOptions) -> slice:
     centre = horizon_row(camera, options.camera_pitch)
-    first = int(round(centre - (options.scan_rows - 1) / 2))
+    first = math.floor(centre - (options.scan_rows - 1) / 2 + 0.5)  # halves round up
     first = min(max(first, 0), camera.height - 1)
     return slice(first, min(first + options.scan_rows, camera.height))
 
