@@ -52,6 +52,11 @@ NO_GEOMETRY: Final = (
     'head; publish CameraInfo or export with --head-kind points'
 )
 
+NO_SCAN_CAMERA: Final = (
+    'scan skipped: no CameraInfo received on camera_info, so the bearings are unknown; '
+    'publish CameraInfo'
+)
+
 
 @dataclass(frozen=True)
 class Wanted:
@@ -294,8 +299,12 @@ def build_products(
             out.points = select_points(gated, options.cloud, rgb=colours, confidence=confidence)
     if wanted.obstacles and gated is not None:
         out.obstacles = obstacle_points(gated, options.navigation)
-    if wanted.scan and depth is not None and camera is not None:
-        out.scan = laser_scan(_gated_depth(prediction, options.cloud), camera, options.navigation)
+    if wanted.scan and depth is not None:
+        if camera is None:
+            out.warnings.append(NO_SCAN_CAMERA)
+        else:
+            gated_depth = _gated_depth(prediction, options.cloud)
+            out.scan = laser_scan(gated_depth, camera, options.navigation)
     if wanted.features and prediction.features is not None:
         grid = (int(prediction.features.shape[0]), int(prediction.features.shape[1]))
         xyz = _patch_xyz(prediction, camera, point_map, grid)

@@ -327,3 +327,22 @@ def test_unknown_parameter_messages_name_only_the_unknown_ones():
         'points.strid is not a parameter of /ns/pixio (its value is ignored); '
         'did you mean points.stride?',
     ]
+
+
+@pytest.mark.parametrize(
+    ('value', 'message'),
+    [
+        (['a', 'b'], "align.extrinsic has the item 'a', a string; expected a double array"),
+        ([0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 2.0], 'quaternion has norm 2.0000'),
+        ([1.0, 2.0], 'has 2 values'),
+    ],
+)
+def test_extrinsic_is_a_pose_or_refused(value, message):
+    with pytest.raises(SettingsError, match=re.escape(message)):
+        NodeSettings().replaced({'align.extrinsic': value})
+
+
+def test_extrinsic_takes_integers_as_doubles():
+    settings = NodeSettings().replaced({'align.extrinsic': [0, 0, 0, 0, 0, 0, 1]})
+    assert settings.align.extrinsic == (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0)
+    assert all(type(value) is float for value in settings.align.extrinsic)

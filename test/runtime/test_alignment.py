@@ -163,3 +163,63 @@ def test_stale_or_missing_reference():
     assert 'no reference' in stale_problem(None, options)
     assert '80.0 ms' in stale_problem(-80_000_000, options)
     assert stale_problem(30_000_000, options) is None
+
+
+class Field:
+    """A PointField as any message library shows it (name, offset, datatype, count)."""
+
+    def __init__(self, name: str, offset: int, datatype: int) -> None:
+        self.name, self.offset, self.datatype, self.count = name, offset, datatype, 1
+
+
+class Cloud:
+    """A minimal PointCloud2 look-alike: the fields cloud_xyz reads, nothing of ours."""
+
+    def __init__(self, fields, rows: list[bytes], width: int, point_step: int, row_step: int):
+        self.fields, self.height, self.width = fields, len(rows), width
+        self.point_step, self.row_step, self.is_bigendian = point_step, row_step, False
+        self.data = b''.join(rows)
+
+
+def test_cloud_xyz_reads_float64_fields_with_padding_and_row_padding():
+    from pixio_ros.runtime.alignment import cloud_xyz
+
+    # Two rows of two points: x y z float64 at offsets 0, 8, 16, an intensity after, 4 pad bytes
+    # at the end of each row.
+    points = np.arange(12, dtype='<f8').reshape(2, 2, 3)
+    rows = []
+    for row in points:
+        body = b''.join(p.tobytes() + b'\x00' * 8 for p in row)
+        rows.append(body + b'\xff' * 4)
+    fields = [Field('x', 0, 8), Field('y', 8, 8), Field('z', 16, 8), Field('intensity', 24, 7)]
+    xyz = cloud_xyz(Cloud(fields, rows, width=2, point_step=32, row_step=68))
+    np.testing.assert_array_equal(xyz, points.reshape(-1, 3))
+
+
+@pytest.mark.parametrize(
+    ('fields', 'size', 'message'),
+    [
+        ([Field('x', 0, 7), Field('y', 4, 7)], 12, r"no \['z'\]"),
+        ([Field('x', 0, 7), Field('y', 4, 7), Field('z', 8, 2)], 12, 'datatype 2'),
+        ([Field('x', 0, 7), Field('y', 4, 7), Field('z', 8, 7)], 8, 'truncated'),
+    ],
+)
+def test_cloud_xyz_refuses_what_it_cannot_read(fields, size, message):
+    from pixio_ros.runtime.alignment import cloud_xyz
+
+    with pytest.raises(AlignmentError, match=message):
+        cloud_xyz(Cloud(fields, [b'\x00' * size], width=1, point_step=12, row_step=12))
+
+
+def test_aligned_prediction_scales_depth_and_the_head_points_alike():
+    from pixio_ros.runtime.alignment import AlignmentState, aligned_prediction
+    from pixio_ros.runtime.engine import Prediction
+
+    depth = np.full((2, 3), 2.0, dtype=np.float32)
+    points = np.stack([np.ones((2, 3)), np.zeros((2, 3)), depth], axis=-1).astype(np.float32)
+    prediction = Prediction(depth=depth, points=points)
+    assert aligned_prediction(prediction, AlignmentState()) is prediction  # nothing fitted yet
+    aligned = aligned_prediction(prediction, AlignmentState(scale=1.5, fitted=True))
+    np.testing.assert_allclose(aligned.depth, 3.0)
+    np.testing.assert_allclose(aligned.points[..., 0], 1.5)
+    np.testing.assert_allclose(aligned.points[..., 2], 3.0)
