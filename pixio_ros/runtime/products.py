@@ -297,8 +297,12 @@ def build_products(
             colours = _colours(rgb, *gated.shape[:2]) if options.rgb else None
             confidence = prediction.confidence if options.confidence else None
             out.points = select_points(gated, options.cloud, rgb=colours, confidence=confidence)
-    if wanted.obstacles and gated is not None:
-        out.obstacles = obstacle_points(gated, options.navigation)
+    if wanted.obstacles:
+        if gated is None:
+            if NO_GEOMETRY not in out.warnings:
+                out.warnings.append(NO_GEOMETRY)
+        else:
+            out.obstacles = obstacle_points(gated, options.navigation)
     if wanted.scan and depth is not None:
         if camera is None:
             out.warnings.append(NO_SCAN_CAMERA)
