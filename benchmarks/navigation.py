@@ -25,12 +25,11 @@ from pixio_ros.runtime.alignment import (
     ScaleTracker,
     aligned_depth,
     fit_alignment,
-    pairs_from_depth_image,
-    pairs_from_points,
 )
 from pixio_ros.runtime.camera import backproject
 from pixio_ros.runtime.cloud import CloudOptions, flying_pixels, select_points
 from pixio_ros.runtime.navigation import NavigationOptions, laser_scan, obstacle_points
+from pixio_ros.runtime.sparse_reference import pairs_from_depth_image, pairs_from_points
 
 HEIGHT, WIDTH = 480, 640
 MIS_SCALE = 1.3

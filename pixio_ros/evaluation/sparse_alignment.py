@@ -25,10 +25,10 @@ from pixio_ros.runtime.alignment import (
     AlignMode,
     AlignOptions,
     ScaleTracker,
-    align_frame,
     aligned_depth,
 )
 from pixio_ros.runtime.camera import PinholeCamera
+from pixio_ros.runtime.sparse_reference import align_frame
 
 __all__ = [
     'ALIGNMENT_CSV',

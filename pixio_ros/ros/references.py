@@ -16,8 +16,9 @@ import numpy as np
 from sensor_msgs.msg import Image, PointCloud2
 
 from pixio_ros.data.stamps import nearest_index
-from pixio_ros.runtime.alignment import AlignmentState, AlignOptions, ScaleTracker, align_frame
+from pixio_ros.runtime.alignment import AlignmentState, AlignOptions, ScaleTracker
 from pixio_ros.runtime.camera import PinholeCamera
+from pixio_ros.runtime.sparse_reference import align_frame
 
 __all__ = ['REFERENCE_BUFFER', 'Alignment', 'ReferenceBuffer', 'stamp_ns']
 

@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from typing import Any, Literal, TypeAlias
 
 from pixio_ros.ros.errors import NodeError
-from pixio_ros.runtime.alignment import AlignMode, extrinsic_problem
+from pixio_ros.runtime.alignment import AlignMode
+from pixio_ros.runtime.sparse_reference import extrinsic_problem
 
 __all__ = [
     'PARAMETERS',

@@ -14,12 +14,14 @@ from pixio_ros.runtime.alignment import (
     ScaleTracker,
     aligned_depth,
     fit_alignment,
-    pairs_from_depth_image,
-    pairs_from_points,
     stale_problem,
-    transform_points,
 )
 from pixio_ros.runtime.camera import PinholeCamera
+from pixio_ros.runtime.sparse_reference import (
+    pairs_from_depth_image,
+    pairs_from_points,
+    transform_points,
+)
 
 TRUE_SCALE = 1.3
 
@@ -182,7 +184,7 @@ class Cloud:
 
 
 def test_cloud_xyz_reads_float64_fields_with_padding_and_row_padding():
-    from pixio_ros.runtime.alignment import cloud_xyz
+    from pixio_ros.runtime.sparse_reference import cloud_xyz
 
     # Two rows of two points: x y z float64 at offsets 0, 8, 16, an intensity after, 4 pad bytes
     # at the end of each row.
@@ -205,7 +207,7 @@ def test_cloud_xyz_reads_float64_fields_with_padding_and_row_padding():
     ],
 )
 def test_cloud_xyz_refuses_what_it_cannot_read(fields, size, message):
-    from pixio_ros.runtime.alignment import cloud_xyz
+    from pixio_ros.runtime.sparse_reference import cloud_xyz
 
     with pytest.raises(AlignmentError, match=message):
         cloud_xyz(Cloud(fields, [b'\x00' * size], width=1, point_step=12, row_step=12))
