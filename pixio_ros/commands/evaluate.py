@@ -45,6 +45,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         ' scale_shift, scale_shift_inverse',
     )
     parser.add_argument(
+        '--align-to',
+        metavar='TOPIC',
+        help="replay the node's online scale alignment against this sparse reference "
+        '(registered depth Image or PointCloud2 in the optical frame) and report AbsRel '
+        'before / after and the scale over time',
+    )
+    parser.add_argument(
+        '--align-to-mode',
+        default='scale',
+        choices=('scale', 'scale_shift'),
+        help="the fit --align-to uses (the node's align.mode; default scale)",
+    )
+    parser.add_argument(
         '--min-depth', type=float, help="metres (default: the protocol's / dataset's, else 1e-3)"
     )
     parser.add_argument(
@@ -132,6 +145,8 @@ def run(args: argparse.Namespace) -> int:
         data_root=args.data_root,
         depth_root=args.depth_root,
         protocol=protocol,
+        align_to=args.align_to,
+        align_to_mode=args.align_to_mode,
     )
     document = run_evaluation(config, progress=True)
     print_summary(document)
@@ -166,6 +181,14 @@ def print_summary(document: dict) -> None:
     if summary['points_3d']:
         points = summary['points_3d']
         print(f'3D: Chamfer {points["chamfer_m"]:.4f} m  F-score {points["fscore"]:.4f}')
+    sparse = document.get('sparse_alignment')
+    if sparse and sparse['abs_rel_after'] is not None:
+        print(
+            f'--align-to {sparse["topic"]} ({sparse["mode"]}): AbsRel '
+            f'{sparse["abs_rel_before"]:.4f} -> {sparse["abs_rel_after"]:.4f}, scale median '
+            f'{sparse["scale_median"]:.4f}, '
+            f'{sparse["frames_kept_last_scale"]} frame(s) kept the last scale'
+        )
     inference = summary['speed']['inference_ms']
     if inference:
         print(

@@ -12,6 +12,7 @@ from typing import Final
 import numpy as np
 
 from pixio_ros.evaluation.errors import EvaluationError
+from pixio_ros.runtime.alignment import fit_scale_shift
 
 ALIGN_NONE: Final = 'none'
 ALIGN_MEDIAN: Final = 'median'
@@ -27,23 +28,6 @@ def check_align_mode(mode: str) -> str:
             f'alignment mode {mode!r} is unknown; choose one of {", ".join(ALIGN_MODES)}.'
         )
     return mode
-
-
-def fit_scale_shift(source: np.ndarray, target: np.ndarray) -> tuple[float, float]:
-    """Least-squares `scale, shift` minimising sum((scale * source + shift - target)^2).
-
-    Args:
-        source: (N,) values to map, float.
-        target: (N,) values to reach, float.
-
-    Returns:
-        The scale and shift, as floats (float64 solve for stability on metre-scale values).
-    """
-    src = source.astype(np.float64)
-    tgt = target.astype(np.float64)
-    design = np.stack([src, np.ones_like(src)], axis=1)
-    (scale, shift), *_ = np.linalg.lstsq(design, tgt, rcond=None)
-    return float(scale), float(shift)
 
 
 def align_depth(

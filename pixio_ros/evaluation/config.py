@@ -20,6 +20,10 @@ MCAP_SUFFIX = '.mcap'
 OTHER_BAG_SUFFIXES = ('.db3', '.bag', '.sqlite3')
 
 
+# The node's align.mode values that fit (off is --align-to left out).
+ALIGN_TO_MODES = ('scale', 'scale_shift')
+
+
 @dataclass(frozen=True, kw_only=True)
 class EvalConfig:
     """One evaluation run: a bag, or a public dataset (`dataset`) read by `pixio_ros.data`.
@@ -49,6 +53,9 @@ class EvalConfig:
         split: the labeled NYUv2 .mat's split (train, test, all; default test).
         data_root: folder a file list's colour paths are relative to.
         depth_root: folder a file list's depth paths are relative to.
+        align_to: sparse reference topic (registered depth Image or PointCloud2) the node's
+            online scale alignment is replayed against (AbsRel before / after); None = off.
+        align_to_mode: that alignment's fit, scale or scale_shift.
         protocol: evaluation protocol (`pixio_ros.evaluation.protocol`: nyuv2, kitti) or None;
             its depth range must be `min_depth` .. `max_depth`.
     """
@@ -76,6 +83,8 @@ class EvalConfig:
     data_root: Path | None = None
     depth_root: Path | None = None
     protocol: str | None = None
+    align_to: str | None = None
+    align_to_mode: str = 'scale'
 
     @property
     def write_bag_single_file(self) -> bool:
@@ -106,6 +115,15 @@ class EvalConfig:
                 '--split, --data-root and --depth-root read datasets; pass --dataset NAME.'
             )
         check_align_mode(self.align)
+        if self.align_to is not None and self.dataset is not None:
+            raise EvaluationError(
+                '--align-to reads a reference topic of a bag; datasets have none.'
+            )
+        if self.align_to_mode not in ALIGN_TO_MODES:
+            raise EvaluationError(
+                f'--align-to-mode {self.align_to_mode!r} is unknown; choose one of '
+                f'{", ".join(ALIGN_TO_MODES)}.'
+            )
         check_depth_range(self.min_depth, self.max_depth)
         if self.protocol is not None:
             self._validate_protocol(get_protocol(self.protocol))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
 import numpy as np
@@ -26,6 +26,8 @@ from pixio_ros.evaluation.plan import DEPTH, IMAGE, PREDICTION, EvaluationPlan, 
 from pixio_ros.evaluation.pointcloud import score_point_clouds
 from pixio_ros.evaluation.predictors import Predictor
 from pixio_ros.evaluation.protocol import EvalProtocol, get_protocol
+from pixio_ros.evaluation.sparse_alignment import SparseAligner
+from pixio_ros.runtime.alignment import aligned_prediction
 from pixio_ros.runtime.camera import CameraError, PinholeCamera, backproject
 from pixio_ros.runtime.products import Wanted, build_products
 
@@ -100,6 +102,8 @@ class Replayer:
         plan: frames and cameras from `build_plan` (None when the frames are dataset samples).
         predictor: an EnginePredictor or a TopicPredictor.
         writer: optional output bag writer.
+        aligner: `--align-to`: the node's online alignment, applied before scoring (and
+            scored without it too).
 
     Attributes:
         gt_sizes: every (H, W) of ground truth scored (the protocol's crop boxes are reported
@@ -112,8 +116,10 @@ class Replayer:
         plan: EvaluationPlan | None,
         predictor: Predictor,
         writer: PixioBagWriter | None = None,
+        aligner: SparseAligner | None = None,
     ) -> None:
         self.config = config
+        self.aligner = aligner
         self.plan = plan
         self.predictor = predictor
         self.writer = writer
@@ -194,6 +200,11 @@ class Replayer:
         prediction = self.predictor.predict(rgb, messages, gt.shape)
         if prediction.inference_ms is not None:
             result.inference_ms = prediction.inference_ms
+        unaligned = prediction.depth
+        if self.aligner is not None:
+            depth, state = self.aligner.align(result.number, result.stamp_ns, unaligned, camera)
+            outputs = aligned_prediction(prediction.outputs, state)
+            prediction = replace(prediction, depth=depth, outputs=outputs)
         if self.writer is not None:
             products = build_products(
                 prediction.outputs, rgb, camera, Wanted.everything(), self.predictor.product_options
@@ -205,6 +216,13 @@ class Replayer:
             result.status = SKIP_FEW_PIXELS
             return result, None
         result.metrics = score.metrics
+        if self.aligner is not None:
+            before = self._score(unaligned, gt, self.config.align)
+            self.aligner.scored(
+                result.number,
+                before.metrics['abs_rel'] if before is not None else float('nan'),
+                score.metrics['abs_rel'],
+            )
         if self.config.align != ALIGN_NONE:  # the metric (unaligned) view, labelled apart
             raw = self._score(prediction.depth, gt, ALIGN_NONE)
             result.raw_metrics = raw.metrics if raw is not None else {}

@@ -214,6 +214,19 @@ def write_report_md(document: dict[str, Any], plots: dict[str, str], path: Path)
             f'3D: Chamfer {_fmt(points["chamfer_m"])} m, F-score@'
             f'{config["fscore_threshold"]} m {_fmt(points["fscore"])}.',
         ]
+    sparse = document.get('sparse_alignment')
+    if sparse:
+        lines += [
+            '',
+            f'## Online scale alignment to {sparse["topic"]} ({sparse["mode"]})',
+            '',
+            '| AbsRel before | AbsRel aligned | scale median (min..max) | frames kept last scale |',
+            '|---|---|---|---|',
+            f'| {_fmt(sparse["abs_rel_before"])} | {_fmt(sparse["abs_rel_after"])} | '
+            f'{_fmt(sparse["scale_median"])} ({_fmt(sparse["scale_min"])}..'
+            f'{_fmt(sparse["scale_max"])}) | {sparse["frames_kept_last_scale"]} of '
+            f'{sparse["frames"]} |',
+        ]
     speed = summary['speed']
     inference = speed['inference_ms']
     lines += ['', '## Speed', '']

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, cast
 
 import numpy as np
 
@@ -28,9 +28,16 @@ from pixio_ros.evaluation.report import (
     write_per_frame_csv,
     write_report_md,
 )
+from pixio_ros.evaluation.sparse_alignment import (
+    ALIGNMENT_CSV,
+    ALIGNMENT_PLOT,
+    SparseAligner,
+    plot_scale_over_time,
+)
 from pixio_ros.evaluation.summary import summarise
 from pixio_ros.files import atomic_output, check_writable
 from pixio_ros.model.artifact_format import random_init_parts
+from pixio_ros.runtime.alignment import AlignMode, AlignOptions
 
 if TYPE_CHECKING:
     from pixio_ros.runtime.engine import Engine
@@ -88,9 +95,13 @@ def run_evaluation(config: EvalConfig, *, progress: bool = False) -> dict[str, A
         return _run_on_dataset(config, bag_inside_out, progress=progress)
     with BagReader(config.bag) as bag:
         plan = build_plan(bag, config)
+        aligner = None
+        if config.align_to is not None:  # checked before the model loads
+            mode = cast(AlignMode, config.align_to_mode)
+            aligner = SparseAligner(bag, config.align_to, AlignOptions(mode=mode))
         predictor, engine = _load_predictor(config)
         with _outputs(config, bag_inside_out) as (out_dir, writer):
-            replayer = Replayer(config, plan, predictor, writer)
+            replayer = Replayer(config, plan, predictor, writer, aligner)
             replay = replayer.run(bag, progress=progress)
             return _finish(
                 config,
@@ -186,6 +197,11 @@ def _finish(
         document['protocol'] = replayer.protocol.describe(replayer.gt_sizes)
     document['pixio_ros_version'] = __version__
     plots = _write_plots(views, replay, summary, config, out_dir)
+    if replayer.aligner is not None:
+        document['sparse_alignment'] = replayer.aligner.summary()
+        replayer.aligner.write_csv(out_dir / ALIGNMENT_CSV)
+        plot_scale_over_time(replayer.aligner, out_dir / ALIGNMENT_PLOT)
+        plots['alignment'] = ALIGNMENT_PLOT
     write_metrics_json(document, out_dir / METRICS_FILE)
     write_per_frame_csv(replay.frames, out_dir / PER_FRAME_FILE)
     write_report_md(document, plots, out_dir / REPORT_FILE)

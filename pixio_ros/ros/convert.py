@@ -14,11 +14,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2, PointField
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, LaserScan, PointCloud2, PointField
 from std_msgs.msg import Header, String
 
+from pixio_ros.runtime.alignment import AlignmentState
 from pixio_ros.runtime.camera import PinholeCamera
 from pixio_ros.runtime.image_codec import DEFAULT_MAX_PIXELS, decode_compressed_rgb, decode_rgb
+from pixio_ros.runtime.navigation import ScanArrays
 from pixio_ros.runtime.products import FrameProducts
 from pixio_ros.wire import (
     EncodedCloud,
@@ -31,7 +34,10 @@ from pixio_ros.wire import (
 )
 
 __all__ = [
+    'ALIGNMENT_KEYS',
     'FrameMessages',
+    'alignment_msg',
+    'laser_scan_msg',
     'camera_info_msg',
     'cloud_msg',
     'compressed_to_rgb',
@@ -149,6 +155,8 @@ class FrameMessages:
     points: PointCloud2 | None = None
     features: PointCloud2 | None = None
     embedding: PointCloud2 | None = None
+    scan: LaserScan | None = None
+    obstacles: PointCloud2 | None = None
 
 
 def frame_messages(products: FrameProducts, header: Header) -> FrameMessages:
@@ -176,7 +184,54 @@ def frame_messages(products: FrameProducts, header: Header) -> FrameMessages:
         )
     if products.embedding is not None:
         out.embedding = cloud_msg(encode_embedding(products.embedding), header)
+    obstacles = products.obstacles
+    if obstacles is not None:
+        out.obstacles = _encoded_cloud(
+            lambda allocate: encode_points(obstacles, allocate=allocate), header
+        )
     return out
+
+
+def laser_scan_msg(scan: ScanArrays, header: Header, frame_id: str) -> LaserScan:
+    """sensor_msgs/LaserScan of the scan arrays; the input's stamp, the scan's own frame."""
+    msg = LaserScan()
+    msg.header.stamp = header.stamp
+    msg.header.frame_id = frame_id
+    msg.angle_min = scan.angle_min
+    msg.angle_max = scan.angle_max
+    msg.angle_increment = scan.angle_increment
+    msg.range_min = scan.range_min
+    msg.range_max = scan.range_max
+    ranges = array.array('f')
+    ranges.frombytes(np.ascontiguousarray(scan.ranges, dtype=np.float32).tobytes())
+    msg.ranges = ranges
+    return msg
+
+
+# The keys of a depth/alignment status, in order (values are decimal strings).
+ALIGNMENT_KEYS = ('scale', 'shift', 'pairs', 'residual', 'fitted', 'kept last scale')
+
+
+def alignment_msg(state: AlignmentState, header: Header, name: str) -> DiagnosticArray:
+    """depth/alignment: one status stamped like the frame, with ALIGNMENT_KEYS.
+
+    WARN when the frame kept the last good scale (the message says why).
+    """
+    values = (
+        f'{state.scale:.6g}',
+        f'{state.shift:.6g}',
+        str(state.pairs),
+        f'{state.residual:.6g}',
+        str(state.fitted).lower(),
+        str(state.problem is not None).lower(),
+    )
+    status = DiagnosticStatus(
+        level=DiagnosticStatus.WARN if state.problem else DiagnosticStatus.OK,
+        name=name,
+        message=state.problem or 'aligned',
+        values=[KeyValue(key=k, value=v) for k, v in zip(ALIGNMENT_KEYS, values, strict=True)],
+    )
+    return DiagnosticArray(header=header, status=[status])
 
 
 def model_info_msg(metadata: Mapping[str, Any]) -> String:

@@ -12,12 +12,14 @@ import numpy as np
 from sensor_msgs.msg import CompressedImage, Image
 
 from pixio_ros.ros.settings import NodeSettings
+from pixio_ros.runtime.alignment import AlignOptions
 from pixio_ros.runtime.camera import PinholeCamera
 from pixio_ros.runtime.cloud import CloudOptions
 from pixio_ros.runtime.engine import Prediction
+from pixio_ros.runtime.navigation import NavigationOptions
 from pixio_ros.runtime.products import ProductOptions, Wanted, colormap_max_depth
 
-__all__ = ['InferredFrame', 'PreparedFrame', 'product_options']
+__all__ = ['InferredFrame', 'PreparedFrame', 'align_options', 'product_options']
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,7 @@ class InferredFrame:
         wanted: products to build.
         options: how to build them (from the settings in force when the frame was taken).
         camera: the camera model at the depth resolution, or None without CameraInfo.
+        align: the alignment options in force when the frame was taken.
     """
 
     msg: Image | CompressedImage
@@ -39,6 +42,7 @@ class InferredFrame:
     wanted: Wanted
     options: ProductOptions
     camera: PinholeCamera | None
+    align: AlignOptions = AlignOptions()
 
 
 def product_options(settings: NodeSettings, artifact_max_depth: float | None) -> ProductOptions:
@@ -51,11 +55,46 @@ def product_options(settings: NodeSettings, artifact_max_depth: float | None) ->
             max_range=points.max_range,
             voxel_size=points.voxel_size,
             dense=points.dense,
+            min_confidence=points.min_confidence,
+            max_depth_gradient=points.max_depth_gradient,
         ),
         rgb=points.rgb,
         confidence=points.confidence,
         colored_max_depth=colormap_max_depth(settings.colored_max_depth, artifact_max_depth),
         features_half=settings.features.dtype == 'float16',
+        navigation=navigation_options(settings, artifact_max_depth),
+    )
+
+
+def navigation_options(
+    settings: NodeSettings, artifact_max_depth: float | None
+) -> NavigationOptions:
+    """Mounting and bands of scan and points/obstacles; range_max 0 = the head's range."""
+    nav = settings.navigation
+    return NavigationOptions(
+        camera_height=nav.camera_height,
+        camera_pitch=nav.camera_pitch,
+        min_obstacle_height=nav.min_obstacle_height,
+        max_obstacle_height=nav.max_obstacle_height,
+        obstacle_stride=nav.obstacle_stride,
+        scan_rows=nav.scan_rows,
+        range_min=nav.range_min,
+        range_max=nav.range_max or colormap_max_depth(0.0, artifact_max_depth),
+        scan_frame_id=nav.scan_frame_id,
+    )
+
+
+def align_options(settings: NodeSettings) -> AlignOptions:
+    """The alignment options of the node's current settings."""
+    align = settings.align
+    return AlignOptions(
+        mode=align.mode,
+        min_points=align.min_points,
+        max_gap_ms=align.max_gap_ms,
+        smoothing=align.smoothing,
+        reset_factor=align.reset_factor,
+        max_residual=align.max_residual,
+        extrinsic=align.extrinsic,
     )
 
 
@@ -71,6 +110,7 @@ class PreparedFrame:
         wanted: products to build.
         options: how to build them.
         camera: the camera model at `output_size`, or None without CameraInfo.
+        align: the alignment options in force.
     """
 
     msg: Image | CompressedImage
@@ -80,6 +120,7 @@ class PreparedFrame:
     wanted: Wanted
     options: ProductOptions
     camera: PinholeCamera | None
+    align: AlignOptions = AlignOptions()
 
     def inferred(self, prediction: Prediction) -> InferredFrame:
         """This frame with the engine's `prediction`, ready for publishing."""
@@ -90,4 +131,5 @@ class PreparedFrame:
             wanted=self.wanted,
             options=self.options,
             camera=self.camera,
+            align=self.align,
         )

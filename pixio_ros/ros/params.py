@@ -9,6 +9,7 @@ worker threads read once per frame.
 
 from __future__ import annotations
 
+import array
 import os
 import re
 import sys
@@ -111,9 +112,12 @@ def declare_parameters(node: Node) -> NodeSettings:
         if spec.kind is list:
             # rclpy infers a byte array from an empty list: declare the type, not a default.
             # Without an override the value stays unset (None), which is the empty list.
-            parameter = node.declare_parameter(
-                spec.name, Parameter.Type.STRING_ARRAY, descriptor(spec)
+            array = (
+                Parameter.Type.DOUBLE_ARRAY
+                if spec.item_kind is float
+                else Parameter.Type.STRING_ARRAY
             )
+            parameter = node.declare_parameter(spec.name, array, descriptor(spec))
             values[spec.name] = list(parameter.value or [])
         else:
             parameter = node.declare_parameter(spec.name, spec.default, descriptor(spec))
@@ -125,8 +129,15 @@ def declare_parameters(node: Node) -> NodeSettings:
 
 
 def settings_changes(parameters: Iterable[Parameter]) -> dict[str, ParameterValue]:
-    """The node-settings part of a change request (rclpy's own, such as use_sim_time, left out)."""
-    return {p.name: p.value for p in parameters if p.name in _SPECS}
+    """The node-settings part of a change request (rclpy's own, such as use_sim_time, left out).
+
+    rclpy hands a double array over as array.array('d'); the settings take it as a list.
+    """
+    return {
+        p.name: list(p.value) if isinstance(p.value, array.array) else p.value
+        for p in parameters
+        if p.name in _SPECS
+    }
 
 
 def apply_changes(

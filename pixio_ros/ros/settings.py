@@ -23,9 +23,15 @@ from dataclasses import dataclass
 from typing import Any, Literal, TypeAlias
 
 from pixio_ros.ros.errors import NodeError
+from pixio_ros.runtime.alignment import AlignMode
+from pixio_ros.runtime.sparse_reference import extrinsic_problem
 
 __all__ = [
     'PARAMETERS',
+    'AlignMode',
+    'AlignSettings',
+    'DoubleArray',
+    'NavigationSettings',
     'Backend',
     'PARAMETER_NAMES',
     'DepthResolution',
@@ -53,7 +59,9 @@ DepthResolution: TypeAlias = Literal['camera', 'model']
 FeatureDtype: TypeAlias = Literal['float32', 'float16']
 # A ROS string array as rclpy and params files give it; `NodeSettings` keeps it as a tuple.
 StringArray: TypeAlias = list[str]
-ParameterValue: TypeAlias = bool | int | float | str | StringArray
+# A ROS double array (align.extrinsic); a tuple of floats in `NodeSettings`.
+DoubleArray: TypeAlias = list[float]
+ParameterValue: TypeAlias = bool | int | float | str | StringArray | DoubleArray
 
 MAX_QUEUE_DEPTH = 100
 MAX_STRIDE = 64
@@ -66,6 +74,15 @@ MIN_DIAGNOSTICS_PERIOD_S = 0.1
 MAX_DIAGNOSTICS_PERIOD_S = 60.0
 MAX_BATCH_WINDOW_MS = 1000.0
 MAX_CAMERAS = 16
+MAX_ALIGN_POINTS = 1_000_000
+MAX_GAP_MS = 10_000.0
+MAX_RESET_FACTOR = 100.0
+MAX_RESIDUAL = 10.0
+MAX_GRADIENT = 100.0
+MAX_CAMERA_HEIGHT_M = 100.0
+MAX_PITCH_RAD = 1.5
+MAX_OBSTACLE_HEIGHT_M = 100.0
+MAX_SCAN_ROWS = 1000
 # A camera name is a relative ROS namespace: tokens of letters, digits and _, joined by /.
 CAMERA_NAME = re.compile(r'[A-Za-z][A-Za-z0-9_]*(/[A-Za-z][A-Za-z0-9_]*)*')
 # difflib ratio above which a declared name is offered as "did you mean".
@@ -94,6 +111,8 @@ class PublishSettings:
     points: bool = True
     features: bool = True
     embedding: bool = True
+    scan: bool = True
+    obstacles: bool = True
 
 
 @dataclass(frozen=True)
@@ -107,6 +126,8 @@ class PointsSettings:
     dense: bool = False
     rgb: bool = True
     confidence: bool = True
+    min_confidence: float = 0.0
+    max_depth_gradient: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -114,6 +135,34 @@ class FeaturesSettings:
     """The value type of the features cloud."""
 
     dtype: FeatureDtype = 'float32'
+
+
+@dataclass(frozen=True)
+class AlignSettings:
+    """Scale alignment of depth to a sparse metric reference (sparse_depth, sparse_points)."""
+
+    mode: AlignMode = 'off'
+    min_points: int = 50
+    max_gap_ms: float = 100.0
+    smoothing: float = 0.8
+    reset_factor: float = 1.5
+    max_residual: float = 0.2
+    extrinsic: tuple[float, ...] = ()
+
+
+@dataclass(frozen=True)
+class NavigationSettings:
+    """Camera mounting and bands of `scan` and `points/obstacles` (0 range_max = the head's)."""
+
+    camera_height: float = 0.5
+    camera_pitch: float = 0.0
+    min_obstacle_height: float = 0.05
+    max_obstacle_height: float = 2.0
+    obstacle_stride: int = 4
+    scan_rows: int = 5
+    range_min: float = 0.1
+    range_max: float = 0.0
+    scan_frame_id: str = ''
 
 
 @dataclass(frozen=True)
@@ -143,6 +192,8 @@ class NodeSettings:
     colored_max_depth: float = 0.0
     points: PointsSettings = PointsSettings()
     features: FeaturesSettings = FeaturesSettings()
+    align: AlignSettings = AlignSettings()
+    navigation: NavigationSettings = NavigationSettings()
 
     def __post_init__(self) -> None:
         problems = _problems(self)
@@ -303,6 +354,81 @@ _DESCRIPTIONS: dict[str, _Description] = {
     'features.dtype': _Description(
         'Feature cloud values: float32 (field feature) or float16 (field feature_f16, UINT16).'
     ),
+    'publish.scan': _Description('Publish scan, a LaserScan of the rows at the horizon.'),
+    'publish.obstacles': _Description(
+        'Publish points/obstacles, the points in the obstacle height band.'
+    ),
+    'points.min_confidence': _Description(
+        'Drop points whose point-map head confidence is below this; 0 = off.',
+        value_range=(0.0, MAX_RANGE_M),
+    ),
+    'points.max_depth_gradient': _Description(
+        'Drop flying pixels: points whose depth leaves both neighbours of a row or column by '
+        'more than this share of their depth (e.g. 0.05); 0 = off. Also applies to scan and '
+        'points/obstacles.',
+        value_range=(0.0, MAX_GRADIENT),
+    ),
+    'align.mode': _Description(
+        'Scale alignment to sparse_depth / sparse_points: off, scale (robust median ratio) or '
+        'scale_shift (inverse-depth least squares with outlier rejection).'
+    ),
+    'align.min_points': _Description(
+        'Fewest valid depth/reference pairs a fit needs; fewer keeps the last good scale.',
+        value_range=(1, MAX_ALIGN_POINTS),
+    ),
+    'align.max_gap_ms': _Description(
+        'Largest stamp difference between a frame and its reference, ms.',
+        value_range=(0.0, MAX_GAP_MS),
+    ),
+    'align.smoothing': _Description(
+        'Weight of the previous scale in the exponential average (0 = each frame its own).',
+        value_range=(0.0, 0.99),
+    ),
+    'align.reset_factor': _Description(
+        'A fit off the smoothed scale by more than this factor replaces it at once.',
+        value_range=(1.0, MAX_RESET_FACTOR),
+    ),
+    'align.max_residual': _Description(
+        'Largest AbsRel of the aligned depth on the pairs; a worse fit keeps the last good scale.',
+        value_range=(0.0, MAX_RESIDUAL),
+    ),
+    'align.extrinsic': _Description(
+        'Pose [x, y, z, qx, qy, qz, qw] of the sparse_points frame in the camera optical frame; '
+        '[] = the cloud is in the optical frame.'
+    ),
+    'navigation.camera_height': _Description(
+        'Optical centre above the floor, metres (obstacle heights).',
+        value_range=(0.0, MAX_CAMERA_HEIGHT_M),
+    ),
+    'navigation.camera_pitch': _Description(
+        'Downward tilt of the optical axis, radians (0 = level).',
+        value_range=(-MAX_PITCH_RAD, MAX_PITCH_RAD),
+    ),
+    'navigation.min_obstacle_height': _Description(
+        'Lowest obstacle point above the floor, metres.',
+        value_range=(-MAX_OBSTACLE_HEIGHT_M, MAX_OBSTACLE_HEIGHT_M),
+    ),
+    'navigation.max_obstacle_height': _Description(
+        'Highest obstacle point above the floor, metres.',
+        value_range=(-MAX_OBSTACLE_HEIGHT_M, MAX_OBSTACLE_HEIGHT_M),
+    ),
+    'navigation.obstacle_stride': _Description(
+        'Keep every N-th pixel row and column in points/obstacles.', value_range=(1, MAX_STRIDE)
+    ),
+    'navigation.scan_rows': _Description(
+        'Rows of the scan band, centred on the horizon row; each bearing keeps its nearest range.',
+        value_range=(1, MAX_SCAN_ROWS),
+    ),
+    'navigation.range_min': _Description(
+        'Nearest range of scan and points/obstacles, metres.', value_range=(0.0, MAX_RANGE_M)
+    ),
+    'navigation.range_max': _Description(
+        'Farthest range of scan and points/obstacles, metres; 0 = the artifact max_depth.',
+        value_range=(0.0, MAX_RANGE_M),
+    ),
+    'navigation.scan_frame_id': _Description(
+        "Frame of scan; '' = the image frame with _optical_frame replaced by _frame."
+    ),
 }
 
 _KIND_NAMES: dict[type, str] = {
@@ -322,13 +448,14 @@ class ParameterSpec:
     Attributes:
         name: dotted parameter name (`points.stride`).
         path: attribute path in `NodeSettings` (`('points', 'stride')`).
-        kind: the value type, bool, int, float, str or list (a string array; ROS distinguishes
-            integer and double).
+        kind: the value type, bool, int, float, str or list (an array of `item_kind`; ROS
+            distinguishes integer and double).
         default: the dataclass default (a string array as a list, as ROS gives it).
         description: what it does, shown by `ros2 param describe`.
         read_only: fixed after start-up.
         value_range: inclusive (low, high) for numbers.
         choices: allowed strings, from the field's `Literal` type; empty for free strings.
+        item_kind: the item type of an array, str (string array) or float (double array).
     """
 
     name: str
@@ -339,6 +466,12 @@ class ParameterSpec:
     read_only: bool = False
     value_range: tuple[float, float] | None = None
     choices: tuple[str, ...] = ()
+    item_kind: type = str
+
+    @property
+    def array_name(self) -> str:
+        """'a string array' or 'a double array'."""
+        return 'a double array' if self.item_kind is float else 'a string array'
 
     def checked(self, value: object) -> ParameterValue:
         """`value` if this parameter accepts it (an int becomes a float for a double).
@@ -349,18 +482,24 @@ class ParameterSpec:
         if self.kind is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         if self.kind is list and isinstance(value, (list, tuple)):
-            if all(isinstance(item, str) for item in value):
-                return list(value)
-            value = next(item for item in value if not isinstance(item, str))
+            items = list(value)
+            if self.item_kind is float:  # an integer item is a double, as for a scalar
+                items = [
+                    float(i) if isinstance(i, int) and not isinstance(i, bool) else i for i in items
+                ]
+            if all(type(item) is self.item_kind for item in items):
+                return typing.cast(ParameterValue, items)
+            value = next(item for item in items if type(item) is not self.item_kind)
             raise SettingsError(
                 f'{self.name} has the item {value!r}, '
-                f'{_KIND_NAMES.get(type(value), type(value).__name__)}; expected a string array; '
-                f'{self._write_hint()}'
+                f'{_KIND_NAMES.get(type(value), type(value).__name__)}; expected '
+                f'{self.array_name}; {self._write_hint()}'
             )
         if not isinstance(value, self.kind) or (self.kind is int and isinstance(value, bool)):
+            expected = self.array_name if self.kind is list else _KIND_NAMES[self.kind]
             raise SettingsError(
                 f'{self.name}={value!r} is {_KIND_NAMES.get(type(value), type(value).__name__)}, '
-                f'expected {_KIND_NAMES[self.kind]} (default {self.default!r}); '
+                f'expected {expected} (default {self.default!r}); '
                 f'{self._write_hint()}'
             )
         if self.choices and value not in self.choices:
@@ -391,6 +530,8 @@ class ParameterSpec:
             return 'quote it in a params file if YAML reads it as another type'
         if self.kind is bool:
             return 'write true or false'
+        if self.kind is list and self.item_kind is float:
+            return 'write a YAML list of numbers, e.g. [0.1, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0]'
         if self.kind is list:
             return "write a YAML list of names, e.g. [front, left], or -p 'cameras:=[front, left]'"
 
@@ -424,6 +565,7 @@ def _specs() -> tuple[ParameterSpec, ...]:
     for name, hint, default in _leaves(NodeSettings, defaults):
         if name not in _DESCRIPTIONS:
             raise TypeError(f'NodeSettings field {name} has no row in _DESCRIPTIONS; add one')
+        item_kind: type = str
         if typing.get_origin(hint) is Literal:
             kind: type = str
             choices = tuple(str(choice) for choice in typing.get_args(hint))
@@ -432,9 +574,13 @@ def _specs() -> tuple[ParameterSpec, ...]:
         elif typing.get_origin(hint) is tuple and typing.get_args(hint) == (str, Ellipsis):
             kind, choices = list, ()
             default = list(typing.cast(tuple[str, ...], default))
+        elif typing.get_origin(hint) is tuple and typing.get_args(hint) == (float, Ellipsis):
+            kind, choices, item_kind = list, (), float
+            default = list(typing.cast(tuple[float, ...], default))
         else:
             raise TypeError(
-                f'NodeSettings field {name} has type {hint}; use bool/int/float/str/tuple[str, ...]'
+                f'NodeSettings field {name} has type {hint}; use bool/int/float/str or '
+                'tuple[str, ...] / tuple[float, ...]'
             )
         row = _DESCRIPTIONS[name]
         specs.append(
@@ -447,6 +593,7 @@ def _specs() -> tuple[ParameterSpec, ...]:
                 read_only=row.read_only,
                 value_range=row.value_range,
                 choices=choices,
+                item_kind=item_kind,
             )
         )
     extra = set(_DESCRIPTIONS) - {spec.name for spec in specs}
@@ -479,6 +626,19 @@ def _problems(settings: NodeSettings) -> list[str]:
                 f'points.min_range={min_range} is greater than points.max_range={max_range}, '
                 'which would drop every point; lower min_range, raise max_range or set either '
                 'to 0 (off)'
+            )
+    align = settings.align
+    if isinstance(align, AlignSettings) and isinstance(align.extrinsic, tuple):
+        extrinsic = extrinsic_problem(align.extrinsic)
+        if extrinsic is not None:
+            problems.append(extrinsic)
+    navigation = settings.navigation
+    if isinstance(navigation, NavigationSettings):
+        low, high = navigation.min_obstacle_height, navigation.max_obstacle_height
+        if low > high:
+            problems.append(
+                f'navigation.min_obstacle_height={low} is above navigation.max_obstacle_height='
+                f'{high}, which would leave no obstacle; lower the minimum or raise the maximum'
             )
     return problems
 

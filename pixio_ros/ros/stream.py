@@ -12,21 +12,31 @@ import time
 import traceback
 from typing import Any, TypeAlias
 
-from diagnostic_msgs.msg import DiagnosticStatus
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rclpy.node import Node
-from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, LaserScan, PointCloud2
 
 from pixio_ros.errors import PixioRosError
-from pixio_ros.ros.convert import FrameMessages, compressed_to_rgb, frame_messages, image_to_rgb
+from pixio_ros.ros.convert import (
+    FrameMessages,
+    alignment_msg,
+    compressed_to_rgb,
+    frame_messages,
+    image_to_rgb,
+    laser_scan_msg,
+)
 from pixio_ros.ros.diagnostics import NodeStats, camera_status
-from pixio_ros.ros.frame import InferredFrame, PreparedFrame, product_options
+from pixio_ros.ros.frame import InferredFrame, PreparedFrame, align_options, product_options
 from pixio_ros.ros.mailbox import Mailbox
 from pixio_ros.ros.params import qos_profile
+from pixio_ros.ros.references import Alignment
 from pixio_ros.ros.settings import NodeSettings
 from pixio_ros.ros.throttled_log import ThrottledLog
+from pixio_ros.runtime.alignment import aligned_prediction
 from pixio_ros.runtime.camera import CameraError, PinholeCamera
 from pixio_ros.runtime.engine import Engine, EngineError
 from pixio_ros.runtime.image_codec import ImageCodecError
+from pixio_ros.runtime.navigation import scan_frame_id
 from pixio_ros.runtime.products import Wanted, build_products, engine_outputs
 from pixio_ros.wire import (
     COLORED_TOPIC,
@@ -36,6 +46,12 @@ from pixio_ros.wire import (
     FEATURES_TOPIC,
     POINTS_TOPIC,
 )
+
+ALIGNMENT_TOPIC = 'depth/alignment'
+SCAN_TOPIC = 'scan'
+OBSTACLES_TOPIC = 'points/obstacles'
+SPARSE_DEPTH_TOPIC = 'sparse_depth'
+SPARSE_POINTS_TOPIC = 'sparse_points'
 
 __all__ = ['ERROR_REASONS', 'CameraStream', 'InputMessage']
 
@@ -93,6 +109,12 @@ class CameraStream:
         self._points_pub = node.create_publisher(PointCloud2, self.topic(POINTS_TOPIC), qos)
         self._features_pub = node.create_publisher(PointCloud2, self.topic(FEATURES_TOPIC), qos)
         self._embedding_pub = node.create_publisher(PointCloud2, self.topic(EMBEDDING_TOPIC), qos)
+        self._scan_pub = node.create_publisher(LaserScan, self.topic(SCAN_TOPIC), qos)
+        self._obstacles_pub = node.create_publisher(PointCloud2, self.topic(OBSTACLES_TOPIC), qos)
+        self._alignment_pub = node.create_publisher(
+            DiagnosticArray, self.topic(ALIGNMENT_TOPIC), qos
+        )
+        self.alignment = Alignment()
         self._publishers = [
             self._depth_pub,
             self._depth_info_pub,
@@ -100,6 +122,9 @@ class CameraStream:
             self._points_pub,
             self._features_pub,
             self._embedding_pub,
+            self._scan_pub,
+            self._obstacles_pub,
+            self._alignment_pub,
         ]
 
     def topic(self, relative: str) -> str:
@@ -138,13 +163,21 @@ class CameraStream:
         info = node.create_subscription(
             CameraInfo, self.topic('camera_info'), self._on_camera_info, qos
         )
-        self._subscriptions = [image, info]
+        references = self.alignment.references
+        sparse_depth = node.create_subscription(
+            Image, self.topic(SPARSE_DEPTH_TOPIC), references.put, qos
+        )
+        sparse_points = node.create_subscription(
+            PointCloud2, self.topic(SPARSE_POINTS_TOPIC), references.put, qos
+        )
+        self._subscriptions = [image, info, sparse_depth, sparse_points]
 
     def unsubscribe(self) -> None:
         """Stop receiving; a frame still waiting in the mailbox is dropped (and counted)."""
         for subscription in self._subscriptions:
             self._node.destroy_subscription(subscription)
         self._subscriptions = []
+        self.alignment.references.clear()
         if self.mailbox.clear() is not None:
             self.stats.frame_dropped()
 
@@ -237,6 +270,8 @@ class CameraStream:
             points=has_depth and active(self._points_pub, publish.points),
             features=active(self._features_pub, publish.features),
             embedding=active(self._embedding_pub, publish.embedding),
+            scan=has_depth and active(self._scan_pub, publish.scan),
+            obstacles=has_depth and active(self._obstacles_pub, publish.obstacles),
         )
 
     def prepare(
@@ -270,13 +305,13 @@ class CameraStream:
             wanted,
             engine.outputs,
             has_camera=camera is not None,
-            confidence=settings.points.confidence,
+            confidence=settings.points.confidence or settings.points.min_confidence > 0,
         )
         # Diagnostics name the 3D source from the frame taken on, not only once it is published.
-        if (wanted.points or wanted.features) and 'depth' in names and camera is not None:
+        if wanted.geometry and 'depth' in names and camera is not None:
             self.points_source = 'camera_info'
             self._check_rays(calibration, camera)  # its rays back-project this frame
-        elif (wanted.points or wanted.features) and 'points' in names:
+        elif wanted.geometry and 'points' in names:
             self.points_source = 'head'
         return PreparedFrame(
             msg=msg,
@@ -286,18 +321,36 @@ class CameraStream:
             wanted=wanted,
             options=product_options(settings, engine.metadata.max_depth),
             camera=camera,
+            align=align_options(settings),
         )
 
     def publish(self, inferred: InferredFrame) -> None:
         """Build the frame's products and messages and publish them with the input's header."""
+        prediction = inferred.prediction
+        header = inferred.msg.header
+        if inferred.align.mode != 'off' and prediction.depth is not None:
+            state = self.alignment.align(prediction.depth, header, inferred.camera, inferred.align)
+            if state.problem is not None:  # counted; the last good scale stays in force
+                self.stats.input_rejected('alignment')
+                self._log.warning(
+                    f'{self.name}:alignment', f'alignment kept the last scale: {state.problem}'
+                )
+            if self._alignment_pub.get_subscription_count() > 0:
+                self._alignment_pub.publish(alignment_msg(state, header, self.label))
+            prediction = aligned_prediction(prediction, state)
+        elif inferred.align.mode == 'off':
+            self.alignment.state = None
         products = build_products(
-            inferred.prediction, inferred.rgb, inferred.camera, inferred.wanted, inferred.options
+            prediction, inferred.rgb, inferred.camera, inferred.wanted, inferred.options
         )
         for warning in products.warnings:
             self._log.warning(f'{self.name}:points_skipped', warning)
         if products.points_source is not None:
             self.points_source = products.points_source
-        outputs = frame_messages(products, inferred.msg.header)
+        outputs = frame_messages(products, header)
+        if products.scan is not None:
+            frame_id = scan_frame_id(header.frame_id, inferred.options.navigation)
+            outputs.scan = laser_scan_msg(products.scan, header, frame_id)
         if outputs.points is not None:
             self.stats.cloud_built(features=False)
         if outputs.features is not None:
@@ -317,6 +370,8 @@ class CameraStream:
             (self._points_pub, outputs.points),
             (self._features_pub, outputs.features),
             (self._embedding_pub, outputs.embedding),
+            (self._scan_pub, outputs.scan),
+            (self._obstacles_pub, outputs.obstacles),
         ):
             if message is not None:
                 publisher.publish(message)
@@ -345,12 +400,26 @@ class CameraStream:
         snapshot = self.stats.snapshot()
         failed_since_last = snapshot.failed - self._failed_reported
         self._failed_reported = snapshot.failed
+        problems = [self.camera_problem] if self.camera_problem else []
+        values = {**extra, 'points source': self.points_source}
+        state = self.alignment.state
+        if state is not None:
+            if state.problem is not None:
+                problems.append(f'alignment kept the last scale: {state.problem}')
+            values.update(
+                {
+                    'alignment scale': f'{state.scale:.6g}',
+                    'alignment shift': f'{state.shift:.6g}',
+                    'alignment pairs': str(state.pairs),
+                    'alignment residual': f'{state.residual:.6g}',
+                }
+            )
         return camera_status(
             name,
             hardware_id,
             snapshot,
             failed_since_last=failed_since_last,
             device_memory_bytes=device_memory_bytes,
-            problems=(self.camera_problem,) if self.camera_problem else (),
-            extra={**extra, 'points source': self.points_source},
+            problems=tuple(problems),
+            extra=values,
         )

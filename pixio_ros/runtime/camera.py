@@ -413,6 +413,26 @@ class PinholeCamera:
         rays[~self._lands_back(rays, distorted.reshape(-1, 2))] = np.nan
         return rays.reshape(shape)
 
+    def project_rays(self, rays: np.ndarray) -> np.ndarray:
+        """(N, 2) float64 pixel coordinates (u, v) of (N, 2) undistorted normalised rays.
+
+        The forward lens model (the inverse of `rays_at`) then K, so a 3D point lands on the
+        raw-image pixel that saw it.
+        """
+        rays = np.asarray(rays, dtype=np.float64).reshape(-1, 2)
+        if not self.has_distortion:
+            distorted = rays
+        elif self.distortion_model == EQUIDISTANT:
+            again = cv2.fisheye.distortPoints(
+                rays.reshape(-1, 1, 2), np.eye(3), np.array(self.d, dtype=np.float64)
+            )
+            distorted = np.asarray(again, dtype=np.float64).reshape(-1, 2)
+        else:
+            distorted = _distort_polynomial(rays, np.array(self.d, dtype=np.float64))
+        u = self.fx * distorted[:, 0] + self.skew * distorted[:, 1] + self.cx
+        v = self.fy * distorted[:, 1] + self.cy
+        return np.stack((u, v), axis=1)
+
     def _lands_back(self, rays: np.ndarray, distorted: np.ndarray) -> np.ndarray:
         """(N,) bool: each ray, distorted again, lands within ROUND_TRIP_TOLERANCE_PX of its pixel.
 

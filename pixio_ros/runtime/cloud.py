@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ['CloudOptions', 'SelectedPoints', 'select_points']
+__all__ = ['CloudOptions', 'SelectedPoints', 'flying_pixels', 'gate_mask', 'select_points']
 
 RGB_CHANNELS = 3
 # Largest cell count whose linear voxel keys stay inside int64 (with headroom).
@@ -27,6 +27,8 @@ class CloudOptions:
         max_range: points farther than this many metres become invalid; 0 = off.
         voxel_size: average points per cube of this side in metres; 0 = off. Implies dense.
         dense: drop invalid points (height 1) instead of keeping the organized grid.
+        min_confidence: points whose head confidence is below this become invalid; 0 = off.
+        max_depth_gradient: flying pixels (see `flying_pixels`) become invalid; 0 = off.
     """
 
     stride: int = 1
@@ -34,6 +36,8 @@ class CloudOptions:
     max_range: float = 0.0
     voxel_size: float = 0.0
     dense: bool = False
+    min_confidence: float = 0.0
+    max_depth_gradient: float = 0.0
 
 
 @dataclass
@@ -84,6 +88,45 @@ def _voxel_average(
     if confidence is not None:
         confidence = mean(confidence.astype(np.float64))
     return averaged, rgb, confidence
+
+
+def flying_pixels(depth: np.ndarray, max_gradient: float) -> np.ndarray:
+    """(H, W) bool: flying pixels, whose depth leaves BOTH row (or column) neighbours.
+
+    A pixel flies when its depth differs from both neighbours by more than `max_gradient`
+    times its own depth.
+
+    Learned depth blurs a discontinuity into a ramp of pixels floating between the two surfaces
+    (the main source of phantom obstacles). Each ramp pixel differs from the pixels on both its
+    sides, while a surface's own border pixel has a neighbour on its surface, so the planes on
+    either side of a step are kept whole. Invalid neighbours (NaN, the image border) are ignored.
+    """
+    z = np.asarray(depth, dtype=np.float32)
+    padded = np.pad(z, 1, constant_values=np.nan)
+    centre = padded[1:-1, 1:-1]
+    flying = np.zeros(z.shape, dtype=bool)
+    with np.errstate(invalid='ignore'):
+        for before, after in (
+            (padded[1:-1, :-2], padded[1:-1, 2:]),
+            (padded[:-2, 1:-1], padded[2:, 1:-1]),
+        ):
+            jump = np.fmin(np.abs(centre - before), np.abs(centre - after))
+            flying |= jump > max_gradient * centre
+    return flying
+
+
+def gate_mask(
+    depth: np.ndarray, confidence: np.ndarray | None, options: CloudOptions
+) -> np.ndarray | None:
+    """(H, W) bool of the pixels the confidence gate and the edge filter drop; None when off."""
+    drop: np.ndarray | None = None
+    if options.max_depth_gradient > 0:
+        drop = flying_pixels(depth, options.max_depth_gradient)
+    if options.min_confidence > 0 and confidence is not None:
+        with np.errstate(invalid='ignore'):
+            low = ~(confidence >= options.min_confidence)
+        drop = low if drop is None else drop | low
+    return drop
 
 
 def select_points(

@@ -8,6 +8,7 @@ layouts (`pixio_ros.wire`), so the two transports carry the same bytes for the s
 
 from __future__ import annotations
 
+import typing
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final, Literal
@@ -16,7 +17,13 @@ import cv2
 import numpy as np
 
 from pixio_ros.runtime.camera import PinholeCamera, backproject, patch_points
-from pixio_ros.runtime.cloud import CloudOptions, SelectedPoints, select_points
+from pixio_ros.runtime.cloud import CloudOptions, SelectedPoints, gate_mask, select_points
+from pixio_ros.runtime.navigation import (
+    NavigationOptions,
+    ScanArrays,
+    laser_scan,
+    obstacle_points,
+)
 
 if TYPE_CHECKING:  # the engine pulls in torch; products are numpy only
     from pixio_ros.runtime.engine import Prediction
@@ -45,6 +52,11 @@ NO_GEOMETRY: Final = (
     'head; publish CameraInfo or export with --head-kind points'
 )
 
+NO_SCAN_CAMERA: Final = (
+    'scan skipped: no CameraInfo received on camera_info, so the bearings are unknown; '
+    'publish CameraInfo'
+)
+
 
 @dataclass(frozen=True)
 class Wanted:
@@ -55,11 +67,26 @@ class Wanted:
     points: bool = False
     features: bool = False
     embedding: bool = False
+    scan: bool = False
+    obstacles: bool = False
 
     @property
     def anything(self) -> bool:
         """Whether the frame needs the model at all."""
-        return self.depth or self.colored or self.points or self.features or self.embedding
+        return (
+            self.depth
+            or self.colored
+            or self.points
+            or self.features
+            or self.embedding
+            or self.scan
+            or self.obstacles
+        )
+
+    @property
+    def geometry(self) -> bool:
+        """Whether the frame needs 3D points (the cloud, feature xyz, obstacles)."""
+        return self.points or self.features or self.obstacles
 
     @classmethod
     def everything(cls) -> Wanted:
@@ -77,6 +104,7 @@ class ProductOptions:
         confidence: add the point-map head's confidence to each point when there is one.
         colored_max_depth: depth in metres at the end of the colour map (> 0).
         features_half: features as IEEE half (the `feature_f16` layout).
+        navigation: camera mounting and bands of `scan` and `points/obstacles`.
     """
 
     cloud: CloudOptions = field(default_factory=CloudOptions)
@@ -84,6 +112,7 @@ class ProductOptions:
     confidence: bool = True
     colored_max_depth: float = DEFAULT_COLORMAP_MAX_DEPTH_M
     features_half: bool = False
+    navigation: NavigationOptions = field(default_factory=NavigationOptions)
 
 
 @dataclass(frozen=True)
@@ -112,6 +141,8 @@ class FrameProducts:
             point-map 'head'), None without geometry.
         features: the patch grid.
         embedding: (C,) float32 global embedding.
+        scan: the laser scan of the rows at the horizon.
+        obstacles: (1, N, 3) float32 optical-frame points in the obstacle height band.
         warnings: why a wanted product could not be built.
     """
 
@@ -122,6 +153,8 @@ class FrameProducts:
     points_source: PointsSource | None = None
     features: PatchFeatures | None = None
     embedding: np.ndarray | None = None
+    scan: ScanArrays | None = None
+    obstacles: np.ndarray | None = None
     warnings: list[str] = field(default_factory=list)
 
 
@@ -164,11 +197,11 @@ def engine_outputs(
     Without a camera model, points (and feature xyz) come from a point-map head when there is one.
     """
     names: set[str] = set()
-    if wanted.depth or wanted.colored or wanted.points or wanted.features:
+    if wanted.depth or wanted.colored or wanted.geometry or wanted.scan:
         names.add('depth')
-    if not has_camera and (wanted.points or wanted.features) and 'points' in provided:
+    if not has_camera and wanted.geometry and 'points' in provided:
         names.add('points')
-    if wanted.points and confidence and 'confidence' in provided:
+    if (wanted.points or wanted.obstacles) and confidence and 'confidence' in provided:
         names.add('confidence')
     if wanted.features:
         names.add('features')
@@ -210,6 +243,26 @@ def _patch_xyz(
     return np.full((grid_h, grid_w, 3), np.nan, dtype=np.float32)
 
 
+def _gated(prediction: Prediction, point_map: np.ndarray, options: CloudOptions) -> np.ndarray:
+    """The point map without the pixels the confidence gate and the edge filter drop."""
+    depth = prediction.depth if prediction.depth is not None else point_map[..., 2]
+    drop = gate_mask(depth, prediction.confidence, options)
+    if drop is None or not drop.any():
+        return point_map
+    gated = point_map.copy()
+    gated[drop] = np.nan
+    return gated
+
+
+def _gated_depth(prediction: Prediction, options: CloudOptions) -> np.ndarray:
+    """The depth without the pixels the gate drops (the scan sees no flying pixels either)."""
+    depth = typing.cast(np.ndarray, prediction.depth)
+    drop = gate_mask(depth, prediction.confidence, options)
+    if drop is None or not drop.any():
+        return depth
+    return np.where(drop, np.float32(np.nan), depth)
+
+
 def build_products(
     prediction: Prediction,
     rgb: np.ndarray,
@@ -234,15 +287,28 @@ def build_products(
     if depth is not None and wanted.colored:
         out.colored = depth_colormap(depth, options.colored_max_depth)
     point_map: np.ndarray | None = None
-    if wanted.points or wanted.features:
+    if wanted.geometry:
         point_map, out.points_source = _point_map(prediction, camera)
+    gated = _gated(prediction, point_map, options.cloud) if point_map is not None else None
     if wanted.points:
-        if point_map is None:
+        if gated is None:
             out.warnings.append(NO_GEOMETRY)
         else:
-            colours = _colours(rgb, *point_map.shape[:2]) if options.rgb else None
+            colours = _colours(rgb, *gated.shape[:2]) if options.rgb else None
             confidence = prediction.confidence if options.confidence else None
-            out.points = select_points(point_map, options.cloud, rgb=colours, confidence=confidence)
+            out.points = select_points(gated, options.cloud, rgb=colours, confidence=confidence)
+    if wanted.obstacles:
+        if gated is None:
+            if NO_GEOMETRY not in out.warnings:
+                out.warnings.append(NO_GEOMETRY)
+        else:
+            out.obstacles = obstacle_points(gated, options.navigation)
+    if wanted.scan and depth is not None:
+        if camera is None:
+            out.warnings.append(NO_SCAN_CAMERA)
+        else:
+            gated_depth = _gated_depth(prediction, options.cloud)
+            out.scan = laser_scan(gated_depth, camera, options.navigation)
     if wanted.features and prediction.features is not None:
         grid = (int(prediction.features.shape[0]), int(prediction.features.shape[1]))
         xyz = _patch_xyz(prediction, camera, point_map, grid)

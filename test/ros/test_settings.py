@@ -27,7 +27,7 @@ from pixio_ros.ros.settings import (
 REPO = Path(__file__).resolve().parents[2]
 SPECS = {spec.name: spec for spec in PARAMETERS}
 # A value different from the default for every parameter, valid on its own and together.
-OTHER_VALUES: dict[str, bool | int | float | str | list[str]] = {
+OTHER_VALUES: dict[str, bool | int | float | str | list[str] | list[float]] = {
     'model_path': '/models/vitb16.ts',
     'cameras': ['front', 'arm/wrist'],
     'device': 'cuda:1',
@@ -58,6 +58,26 @@ OTHER_VALUES: dict[str, bool | int | float | str | list[str]] = {
     'points.rgb': False,
     'points.confidence': False,
     'features.dtype': 'float16',
+    'publish.scan': False,
+    'publish.obstacles': False,
+    'points.min_confidence': 0.3,
+    'points.max_depth_gradient': 0.05,
+    'align.mode': 'scale_shift',
+    'align.min_points': 200,
+    'align.max_gap_ms': 40.0,
+    'align.smoothing': 0.5,
+    'align.reset_factor': 2.0,
+    'align.max_residual': 0.1,
+    'align.extrinsic': [0.1, 0.0, -0.05, 0.0, 0.0, 0.0, 1.0],
+    'navigation.camera_height': 0.3,
+    'navigation.camera_pitch': 0.2,
+    'navigation.min_obstacle_height': 0.1,
+    'navigation.max_obstacle_height': 1.5,
+    'navigation.obstacle_stride': 2,
+    'navigation.scan_rows': 9,
+    'navigation.range_min': 0.3,
+    'navigation.range_max': 8.0,
+    'navigation.scan_frame_id': 'base_scan',
 }
 
 
@@ -307,3 +327,22 @@ def test_unknown_parameter_messages_name_only_the_unknown_ones():
         'points.strid is not a parameter of /ns/pixio (its value is ignored); '
         'did you mean points.stride?',
     ]
+
+
+@pytest.mark.parametrize(
+    ('value', 'message'),
+    [
+        (['a', 'b'], "align.extrinsic has the item 'a', a string; expected a double array"),
+        ([0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 2.0], 'quaternion has norm 2.0000'),
+        ([1.0, 2.0], 'has 2 values'),
+    ],
+)
+def test_extrinsic_is_a_pose_or_refused(value, message):
+    with pytest.raises(SettingsError, match=re.escape(message)):
+        NodeSettings().replaced({'align.extrinsic': value})
+
+
+def test_extrinsic_takes_integers_as_doubles():
+    settings = NodeSettings().replaced({'align.extrinsic': [0, 0, 0, 0, 0, 0, 1]})
+    assert settings.align.extrinsic == (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0)
+    assert all(type(value) is float for value in settings.align.extrinsic)
