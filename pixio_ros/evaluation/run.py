@@ -81,10 +81,17 @@ def _load_predictor(config: EvalConfig, world: World) -> tuple[Predictor, Engine
 def _rank_device(requested: str, world: World) -> str:
     """The Engine device of this rank: GPU LOCAL_RANK under torchrun ('auto' included)."""
     if world.distributed and requested == 'auto':
-        import torch
-
-        requested = 'cuda' if torch.cuda.is_available() else 'cpu'
+        requested = _resolved(requested)
     return rank_device(requested, world)
+
+
+def _resolved(requested: str) -> str:
+    """'auto' as a torch device name: cuda when torch sees a GPU, else cpu."""
+    import torch
+
+    if requested != 'auto':
+        return requested
+    return 'cuda' if torch.cuda.is_available() else 'cpu'
 
 
 def run_evaluation(config: EvalConfig, *, progress: bool = False) -> dict[str, Any]:
@@ -109,7 +116,7 @@ def run_evaluation_on_ranks(config: EvalConfig, *, progress: bool = False) -> di
     import torch
 
     world = world_from_env()
-    with joined(torch.device(_rank_device(config.device, world)), world):
+    with joined(torch.device(_rank_device(_resolved(config.device), world)), world):
         return _evaluate(config, world, progress=progress)
 
 
