@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from pixio_ros import __version__
+from pixio_ros.distributed import error_line
 from pixio_ros.errors import PixioRosError
 
 # Subcommand name -> module in pixio_ros.commands. Each module defines HELP (one line),
@@ -51,7 +52,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.run(args))
     except PixioRosError as err:
-        print(f'pixio-ros {args.command}: error: {err}', file=sys.stderr)
+        line = error_line(err)  # under torchrun: one line per failure, not one per rank
+        if line is not None:
+            print(f'pixio-ros {args.command}: error: {line}', file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

@@ -11,7 +11,8 @@ from pixio_ros.commands.args import PROTOCOL_CHOICES, add_dataset_options
 
 HELP = (
     'Evaluate depth offline on a rosbag or a public dataset (NYUv2, KITTI, TUM RGB-D): '
-    'accuracy metrics, 3D metrics, speed, plots, report.'
+    'accuracy metrics, 3D metrics, speed, plots, report. Under torchrun the frames are '
+    'shared between the processes and rank 0 writes the one-process result.'
 )
 TUM_ASSOCIATION_MS = 20.0
 """--stamp-tolerance-ms default for TUM RGB-D: the 0.02 s window of the benchmark's associate.py."""
@@ -111,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
     # tiny model's inference 50x slower between numpy-heavy metric steps. Set before torch loads.
     os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
     from pixio_ros.evaluation.config import EvalConfig, resolve_protocol_and_range
-    from pixio_ros.evaluation.run import run_evaluation
+    from pixio_ros.evaluation.run import run_evaluation_on_ranks
 
     protocol, min_depth, max_depth = resolve_protocol_and_range(
         dataset=args.dataset,
@@ -148,8 +149,9 @@ def run(args: argparse.Namespace) -> int:
         align_to=args.align_to,
         align_to_mode=args.align_to_mode,
     )
-    document = run_evaluation(config, progress=True)
-    print_summary(document)
+    document = run_evaluation_on_ranks(config, progress=True)
+    if document is not None:  # None on the ranks other than 0 under torchrun
+        print_summary(document)
     return 0
 
 

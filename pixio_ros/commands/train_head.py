@@ -35,6 +35,11 @@ crop as the Pixio paper does, and --max-depth defaults to the dataset's range: 1
 --val-fraction of each source's frames validate. RUN_DIR receives best/last .safetensors
 heads, their JSON, last_state.pt (for --resume), train_log.csv and curves.png. Then:
 pixio-ros export --encoder CKPT --head RUN_DIR/best.safetensors -o model.ts
+
+Several GPUs or nodes: torchrun --nproc-per-node N $(which pixio-ros) train-head ... trains
+the same run on N processes (docs/distributed.md). --batch is the global batch (split over
+the processes), the result does not depend on N beyond floating-point reduction order, and
+only rank 0 writes RUN_DIR; --resume needs the same number of processes.
 """
 TUM_ASSOCIATION_MS = 20.0
 BAG_STAMP_TOLERANCE_MS = 5.0
@@ -82,7 +87,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f'crop size: {HXW_HELP}; multiples of 16 (default 256)',
     )
     parser.add_argument('--epochs', type=int, default=10)
-    parser.add_argument('--batch', type=int, default=4)
+    parser.add_argument(
+        '--batch', type=int, default=4, help='global batch: all processes together (default 4)'
+    )
     parser.add_argument('--lr', type=float, help='default 1e-4 (DPT heads) / 2e-4 (linear)')
     parser.add_argument(
         '--max-depth',
@@ -111,6 +118,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=float,
         default=8.0,
         help='refuse a feature cache larger than this (default 8)',
+    )
+    parser.add_argument(
+        '--cache-dir',
+        type=Path,
+        help='with --cache-features: also keep the features here; later runs (any number of '
+        'processes) reuse them (shared between nodes under torchrun)',
     )
     parser.add_argument(
         '--no-crop',
@@ -227,14 +240,26 @@ def _load_samples(
 
 
 def run(args: argparse.Namespace) -> int:
-    """Load the frames, train, and print the best epoch and the export command."""
+    """Load the frames, train, and print the best epoch and the export command.
+
+    Under torchrun every rank runs this; only rank 0 logs and prints.
+    """
+    from pixio_ros.distributed import world_from_env
+
+    world = world_from_env()
+    if not world.is_main:
+        return _train(args)
     with _training_log_on_stderr():
         return _train(args)
 
 
 def _train(args: argparse.Namespace) -> int:
+    import torch
+
+    from pixio_ros.distributed import agreed, joined, rank_device, world_from_env
     from pixio_ros.training import TrainConfig, train_head
 
+    world = world_from_env()
     _check_sources(args)
     config = TrainConfig(
         encoder=args.encoder,
@@ -250,6 +275,7 @@ def _train(args: argparse.Namespace) -> int:
         amp=cast('AmpMode', args.amp),
         cache_features=args.cache_features,
         cache_limit_gb=args.cache_limit_gb,
+        cache_dir=args.cache_dir,
         crop=args.crop,
         flip=args.flip,
         seed=args.seed,
@@ -258,9 +284,14 @@ def _train(args: argparse.Namespace) -> int:
         progress=not args.quiet,
     )
     config.check()
-    train, val = _load_samples(args)
-    print(f'{len(train)} training / {len(val)} validation frames', file=sys.stderr)
-    result = train_head(config, train, val)
+    with joined(torch.device(rank_device(config.device, world)), world):
+        with agreed(world, 'loading the frames'):
+            train, val = _load_samples(args)
+        if world.is_main:
+            print(f'{len(train)} training / {len(val)} validation frames', file=sys.stderr)
+        result = train_head(config, train, val, world=world)
+    if not world.is_main:
+        return 0
     best = result.best
     if best:
         print(

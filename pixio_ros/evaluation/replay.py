@@ -2,7 +2,9 @@
 
 Deterministic: frames are processed in a fixed order, the model runs on CPU/GPU in inference
 mode, and summaries are image-level means over the frames in order. With a protocol
-(`pixio_ros.evaluation.protocol`) only its crop of each ground truth is scored.
+(`pixio_ros.evaluation.protocol`) only its crop of each ground truth is scored. Under torchrun
+each rank replays every N-th frame (`pixio_ros.distributed.shard`) and `merge_replays` puts
+the ranks' results back into the one-process order.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import numpy as np
 from pixio_ros.data.bag import BagReader
 from pixio_ros.data.decode import ImageCodecError, decode_color, decode_depth_image
 from pixio_ros.data.samples import RGBDSample
+from pixio_ros.distributed import World, shard
 from pixio_ros.evaluation.alignment import ALIGN_NONE
 from pixio_ros.evaluation.config import EvalConfig
 from pixio_ros.evaluation.errors import EvaluationError
@@ -80,6 +83,18 @@ class ReplayOutput:
     frames: list[FrameResult]
     histogram: np.ndarray
     wall_s: float
+    gt_sizes: set[tuple[int, int]] = field(default_factory=set)
+
+
+def merge_replays(parts: Sequence[ReplayOutput]) -> ReplayOutput:
+    """The ranks' replays as one: frames by number (the one-process order), histograms summed.
+
+    The wall time is the slowest rank's: the run took that long.
+    """
+    frames = sorted((frame for part in parts for frame in part.frames), key=lambda f: f.number)
+    histogram = np.sum([part.histogram for part in parts], axis=0)
+    sizes = set().union(*(part.gt_sizes for part in parts))
+    return ReplayOutput(frames, histogram, max(part.wall_s for part in parts), sizes)
 
 
 def _camera_for(
@@ -104,6 +119,7 @@ class Replayer:
         writer: optional output bag writer.
         aligner: `--align-to`: the node's online alignment, applied before scoring (and
             scored without it too).
+        world: this process's rank; `run` and `run_samples` replay its share of the frames.
 
     Attributes:
         gt_sizes: every (H, W) of ground truth scored (the protocol's crop boxes are reported
@@ -117,7 +133,9 @@ class Replayer:
         predictor: Predictor,
         writer: PixioBagWriter | None = None,
         aligner: SparseAligner | None = None,
+        world: World | None = None,
     ) -> None:
+        self.world = World() if world is None else world
         self.config = config
         self.aligner = aligner
         self.plan = plan
@@ -253,16 +271,18 @@ class Replayer:
         from pixio_ros.evaluation.plan import iter_frame_messages
 
         plan = self._bag_plan()
+        mine = shard(plan.frames, self.world)
         histogram = np.zeros(len(HISTOGRAM_EDGES) - 1, dtype=np.int64)
         results: dict[int, FrameResult] = {}
         start = time.perf_counter()
-        with tqdm(total=len(plan.frames), desc='eval', unit='frame', disable=not progress) as bar:
-            for frame, messages in iter_frame_messages(bag, plan):
+        shown = progress and self.world.is_main
+        with tqdm(total=len(mine), desc='eval', unit='frame', disable=not shown) as bar:
+            for frame, messages in iter_frame_messages(bag, plan, mine):
                 results[frame.number], _ = self.process(frame, messages, histogram)
                 bar.update()
         wall = time.perf_counter() - start
-        frames = [results[f.number] for f in plan.frames if f.number in results]
-        return ReplayOutput(frames, histogram, wall)
+        frames = [results[f.number] for f in mine if f.number in results]
+        return ReplayOutput(frames, histogram, wall, set(self.gt_sizes))
 
     def run_samples(self, samples: Sequence[RGBDSample], *, progress: bool = False) -> ReplayOutput:
         """Process dataset samples in order; frame numbers are their positions."""
@@ -271,11 +291,12 @@ class Replayer:
         histogram = np.zeros(len(HISTOGRAM_EDGES) - 1, dtype=np.int64)
         results = []
         start = time.perf_counter()
-        for number, sample in enumerate(
-            tqdm(samples, desc='eval', unit='frame', disable=not progress)
-        ):
+        mine = shard(list(enumerate(samples)), self.world)
+        shown = progress and self.world.is_main
+        for number, sample in tqdm(mine, desc='eval', unit='frame', disable=not shown):
             results.append(self.process_sample(number, sample, histogram)[0])
-        return ReplayOutput(results, histogram, time.perf_counter() - start)
+        wall = time.perf_counter() - start
+        return ReplayOutput(results, histogram, wall, set(self.gt_sizes))
 
     def sample_views(
         self, samples: Sequence[RGBDSample], numbers: list[int]

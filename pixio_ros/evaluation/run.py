@@ -1,4 +1,9 @@
-"""`pixio-ros eval` end to end: validate, plan, replay, write the results atomically."""
+"""`pixio-ros eval` end to end: validate, plan, replay, write the results atomically.
+
+Under torchrun every rank plans the same frames and replays its share; rank 0 merges the
+results in frame order and alone writes DIR, so the files are those of one process (timings
+aside: they are measured, not computed).
+"""
 
 from __future__ import annotations
 
@@ -11,14 +16,15 @@ import numpy as np
 
 from pixio_ros import __version__
 from pixio_ros.data.bag import BagReader
-from pixio_ros.data.datasets import open_dataset
+from pixio_ros.data.datasets import Dataset, open_dataset
+from pixio_ros.distributed import World, agreed, gather_to_main, joined, rank_device, world_from_env
 from pixio_ros.evaluation.config import EvalConfig
 from pixio_ros.evaluation.errors import EvaluationError
 from pixio_ros.evaluation.output_bag import PixioBagWriter
 from pixio_ros.evaluation.plan import build_plan
 from pixio_ros.evaluation.plots import plot_error_histogram, plot_metrics_over_time, plot_panel
 from pixio_ros.evaluation.predictors import EnginePredictor, Predictor, TopicPredictor
-from pixio_ros.evaluation.replay import FrameView, Replayer, ReplayOutput
+from pixio_ros.evaluation.replay import FrameView, Replayer, ReplayOutput, merge_replays
 from pixio_ros.evaluation.report import (
     METRICS_FILE,
     PER_FRAME_FILE,
@@ -63,7 +69,7 @@ def _model_info(config: EvalConfig, engine: Engine | None) -> dict[str, Any]:
     }
 
 
-def _load_predictor(config: EvalConfig) -> tuple[Predictor, Engine | None]:
+def _load_predictor(config: EvalConfig, world: World) -> tuple[Predictor, Engine | None]:
     if config.model is None:
         return TopicPredictor(), None
     from pixio_ros.runtime.engine import Engine
@@ -72,11 +78,27 @@ def _load_predictor(config: EvalConfig) -> tuple[Predictor, Engine | None]:
     # them so the reported inference times are the steady state.
     engine = Engine(
         config.model,
-        device=config.device,
+        device=_rank_device(config.device, world),
         warmup_runs=ENGINE_WARMUP_RUNS,
         backend=config.backend,
     )
     return EnginePredictor(engine, extras=config.write_bag is not None), engine
+
+
+def _rank_device(requested: str, world: World) -> str:
+    """The Engine device of this rank: GPU LOCAL_RANK under torchrun ('auto' included)."""
+    if world.distributed and requested == 'auto':
+        requested = _resolved(requested)
+    return rank_device(requested, world)
+
+
+def _resolved(requested: str) -> str:
+    """'auto' as a torch device name: cuda when torch sees a GPU, else cpu."""
+    import torch
+
+    if requested != 'auto':
+        return requested
+    return 'cuda' if torch.cuda.is_available() else 'cpu'
 
 
 def run_evaluation(config: EvalConfig, *, progress: bool = False) -> dict[str, Any]:
@@ -84,25 +106,62 @@ def run_evaluation(config: EvalConfig, *, progress: bool = False) -> dict[str, A
 
     The frames come from a bag, or from a public dataset when `config.dataset` is set. Nothing
     is written until every input has been checked; results are assembled under a temporary
-    name and moved into place at the end, so a failure leaves old outputs untouched.
+    name and moved into place at the end, so a failure leaves old outputs untouched. One
+    process; `run_evaluation_on_ranks` is the same under torchrun.
     """
-    config.validate()
-    check_writable(config.out, force=config.force)
-    bag_inside_out = _inside(config.write_bag, config.out)
-    if config.write_bag is not None and bag_inside_out is None:
-        check_writable(config.write_bag, force=config.force)
+    document = _evaluate(config, World(), progress=progress)
+    assert document is not None  # rank 0 of 1 always writes
+    return document
+
+
+def run_evaluation_on_ranks(config: EvalConfig, *, progress: bool = False) -> dict[str, Any] | None:
+    """`run_evaluation` on the ranks torchrun started (one process without torchrun).
+
+    Every rank replays its share of the frames; rank 0 merges, writes and returns the
+    document, the other ranks return None.
+    """
+    import torch
+
+    world = world_from_env()
+    with joined(torch.device(_rank_device(_resolved(config.device), world)), world):
+        return _evaluate(config, world, progress=progress)
+
+
+def _evaluate(config: EvalConfig, world: World, *, progress: bool) -> dict[str, Any] | None:
+    with agreed(world, 'checking the inputs'):
+        config.validate()
+        if world.distributed and config.write_bag is not None:
+            raise EvaluationError(
+                '--write-bag is written by one process; run eval without torchrun to write '
+                'the prediction bag.'
+            )
+        if world.distributed and config.align_to is not None:
+            raise EvaluationError(
+                '--align-to follows the scale from frame to frame, which needs every frame in '
+                'one process; run eval with --align-to without torchrun.'
+            )
+        if world.is_main:
+            check_writable(config.out, force=config.force)
+        bag_inside_out = _inside(config.write_bag, config.out)
+        if config.write_bag is not None and bag_inside_out is None:
+            check_writable(config.write_bag, force=config.force)
     if config.dataset is not None:
-        return _run_on_dataset(config, bag_inside_out, progress=progress)
+        return _run_on_dataset(config, bag_inside_out, world, progress=progress)
     with BagReader(config.bag) as bag:
-        plan = build_plan(bag, config)
-        aligner = None
-        if config.align_to is not None:  # checked before the model loads
-            mode = cast(AlignMode, config.align_to_mode)
-            aligner = SparseAligner(bag, config.align_to, AlignOptions(mode=mode))
-        predictor, engine = _load_predictor(config)
-        with _outputs(config, bag_inside_out) as (out_dir, writer):
-            replayer = Replayer(config, plan, predictor, writer, aligner)
-            replay = replayer.run(bag, progress=progress)
+        with agreed(world, 'planning and loading the model'):
+            plan = build_plan(bag, config)
+            aligner = None
+            if config.align_to is not None:  # checked before the model loads
+                mode = cast(AlignMode, config.align_to_mode)
+                aligner = SparseAligner(bag, config.align_to, AlignOptions(mode=mode))
+            predictor, engine = _load_predictor(config, world)
+        with _outputs(config, bag_inside_out, world) as (out_dir, writer):
+            replayer = Replayer(config, plan, predictor, writer, aligner, world)
+            with agreed(world, 'replaying its frames'):
+                mine = replayer.run(bag, progress=progress)
+            replay = _merged(replayer, mine, world)
+            if replay is None:
+                return None
             return _finish(
                 config,
                 replayer,
@@ -115,25 +174,34 @@ def run_evaluation(config: EvalConfig, *, progress: bool = False) -> dict[str, A
             )
 
 
+def _merged(replayer: Replayer, mine: ReplayOutput, world: World) -> ReplayOutput | None:
+    """All ranks' replays merged on rank 0 (None on the others); the one replay on one process."""
+    parts = gather_to_main(mine, world, 'merging the replays')
+    if parts is None:
+        return None
+    replay = merge_replays(parts)
+    replayer.gt_sizes = set(replay.gt_sizes)
+    return replay
+
+
 def _run_on_dataset(
-    config: EvalConfig, bag_inside_out: Path | None, *, progress: bool
-) -> dict[str, Any]:
+    config: EvalConfig, bag_inside_out: Path | None, world: World, *, progress: bool
+) -> dict[str, Any] | None:
     """`run_evaluation` over a dataset's samples (lazy: one frame in memory at a time)."""
     assert config.dataset is not None
-    dataset = open_dataset(
-        config.dataset,
-        config.bag,
-        split=config.split,
-        data_root=config.data_root,
-        depth_root=config.depth_root,
-        max_difference_s=config.stamp_tolerance_ms / MS_PER_S if config.dataset == 'tum' else None,
-    )
+    with agreed(world, 'opening the dataset'):
+        dataset = _open_dataset(config)
     samples = dataset.samples[: config.max_frames] if config.max_frames else dataset.samples
     counts = {'listed': len(dataset.samples), 'selected': len(samples)}
-    predictor, engine = _load_predictor(config)
-    with _outputs(config, bag_inside_out) as (out_dir, writer):
-        replayer = Replayer(config, None, predictor, writer)
-        replay = replayer.run_samples(samples, progress=progress)
+    with agreed(world, 'loading the model'):
+        predictor, engine = _load_predictor(config, world)
+    with _outputs(config, bag_inside_out, world) as (out_dir, writer):
+        replayer = Replayer(config, None, predictor, writer, world=world)
+        with agreed(world, 'replaying its frames'):
+            mine = replayer.run_samples(samples, progress=progress)
+        replay = _merged(replayer, mine, world)
+        if replay is None:
+            return None
         return _finish(
             config,
             replayer,
@@ -146,11 +214,29 @@ def _run_on_dataset(
         )
 
 
+def _open_dataset(config: EvalConfig) -> Dataset:
+    assert config.dataset is not None
+    return open_dataset(
+        config.dataset,
+        config.bag,
+        split=config.split,
+        data_root=config.data_root,
+        depth_root=config.depth_root,
+        max_difference_s=config.stamp_tolerance_ms / MS_PER_S if config.dataset == 'tum' else None,
+    )
+
+
 @contextlib.contextmanager
 def _outputs(
-    config: EvalConfig, bag_inside_out: Path | None
+    config: EvalConfig, bag_inside_out: Path | None, world: World
 ) -> Iterator[tuple[Path, PixioBagWriter | None]]:
-    """(staging result directory, output bag writer or None), moved into place on success."""
+    """(staging result directory, output bag writer or None), moved into place on success.
+
+    On ranks other than 0 nothing is created: the path yielded is never written.
+    """
+    if not world.is_main:
+        yield config.out, None
+        return
     with contextlib.ExitStack() as stack:
         out_dir = stack.enter_context(atomic_output(config.out, force=config.force))
         out_dir.mkdir()
@@ -179,6 +265,7 @@ def _finish(
 ) -> dict[str, Any]:
     """Summarise, then write metrics.json, per_frame.csv, the plots and report.md."""
     summary = summarise(replay.frames, counts, align=config.align, wall_s=replay.wall_s)
+    summary['speed']['processes'] = replayer.world.size
     if summary['frames']['evaluated'] == 0:
         details = sorted({f.detail for f in replay.frames if f.detail})
         checks = '' if config.dataset else 'the topics, encodings and '

@@ -56,9 +56,35 @@ def _resize(sample: RGBDSample, height: int, width: int) -> tuple[np.ndarray, np
     return rgb, depth
 
 
-def _draw_int(high: int, generator: torch.Generator) -> int:
-    """Uniform integer in [0, high] from ``generator``."""
-    return int(torch.randint(0, high + 1, (1,), generator=generator).item())
+@dataclass(frozen=True)
+class Draws:
+    """One example's random numbers in [0, 1), drawn before any of its pixels are read.
+
+    They do not depend on the frame, so every process of a distributed run can draw the
+    numbers of the whole global batch (keeping the one generator in step) and decode only
+    its own frames.
+    """
+
+    top: float
+    left: float
+    flip: float
+
+
+def _uniform(generator: torch.Generator) -> float:
+    return float(torch.rand(1, generator=generator).item())
+
+
+def draw(generator: torch.Generator, *, crop: bool) -> Draws:
+    """The next example's numbers: crop offsets (only with ``crop``), then the flip."""
+    top = left = 0.0
+    if crop:
+        top, left = _uniform(generator), _uniform(generator)
+    return Draws(top, left, _uniform(generator))
+
+
+def _offset(fraction: float, high: int) -> int:
+    """Uniform integer in [0, high] from a uniform ``fraction`` in [0, 1)."""
+    return min(high, int(fraction * (high + 1)))
 
 
 def make_example(
@@ -75,17 +101,23 @@ def make_example(
     random window is cut; without it the whole image is resized to ``input_size``. One flip
     draw is always taken from ``generator`` so the random stream does not depend on ``flip``.
     """
+    return augment(sample, input_size, draw(generator, crop=crop), crop=crop, flip=flip)
+
+
+def augment(
+    sample: RGBDSample, input_size: tuple[int, int], draws: Draws, *, crop: bool, flip: bool
+) -> Example:
+    """`make_example` with the random numbers already drawn (`draw`)."""
     height, width = input_size
     src_h, src_w = sample.rgb.shape[:2]
     top = left = 0
     if crop:
         scale = max(height / src_h, width / src_w)
         new_h, new_w = max(height, round(src_h * scale)), max(width, round(src_w * scale))
-        top = _draw_int(new_h - height, generator)
-        left = _draw_int(new_w - width, generator)
+        top = _offset(draws.top, new_h - height)
+        left = _offset(draws.left, new_w - width)
     else:
         new_h, new_w = height, width
-    flip_draw = float(torch.rand(1, generator=generator).item())
     rgb, depth = _resize(sample, new_h, new_w)
     rgb = rgb[top : top + height, left : left + width]
     depth = depth[top : top + height, left : left + width]
@@ -95,7 +127,7 @@ def make_example(
     image = torch.from_numpy(np.ascontiguousarray(rgb))
     depth_map = torch.from_numpy(np.ascontiguousarray(depth, dtype=np.float32))[None]
     rays = target_rays(camera, height, width)
-    if flip and flip_draw < FLIP_PROBABILITY:
+    if flip and draws.flip < FLIP_PROBABILITY:
         image = image.flip(1)
         depth_map, rays = flip_targets(depth_map, rays)
     return Example(image=image.contiguous(), depth=depth_map.contiguous(), rays=rays.contiguous())

@@ -37,6 +37,7 @@ class TrainConfig:
         amp: autocast precision of encoder and head.
         cache_features: encode every frame once (no crops; flips applied to the features).
         cache_limit_gb: refuse a feature cache larger than this.
+        cache_dir: also keep the feature cache here, for later runs (any process count).
         crop: random crops (else whole frames resized).
         flip: random horizontal flips.
         seed: seed of the run's one random generator.
@@ -58,6 +59,7 @@ class TrainConfig:
     amp: AmpMode = 'none'
     cache_features: bool = False
     cache_limit_gb: float = 8.0
+    cache_dir: Path | None = None
     crop: bool = True
     flip: bool = True
     seed: int = 0

@@ -3,16 +3,21 @@
 Because the encoder is frozen, its output for a frame never changes; caching it turns every
 later step into a head-only step. Crops cannot be cached, so cached training uses whole frames
 and applies horizontal flips to the cached maps and the targets instead of the image.
+The cache lives in memory, and with `--cache-dir` also on disk for later runs.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Sequence
+from pathlib import Path
 
 import torch
 from torch import Tensor
 
+from pixio_ros.distributed import World, agreed, all_gather, shard
+from pixio_ros.files import write_atomically
 from pixio_ros.model import PixioNet
 from pixio_ros.model.sizes import PATCH_SIZE
 from pixio_ros.training.augment import Example, make_example
@@ -23,33 +28,33 @@ from pixio_ros.training.samples import RGBDSample
 LOGGER = logging.getLogger(__name__)
 FLOAT32_BYTES = 4
 BYTES_PER_GB = 1e9
+CACHE_SUFFIX = '.safetensors'
 
 
 class FeatureCache:
     """Head inputs of every training example, computed once (no crops; flips applied later).
 
-    Args:
-        net: The network whose frozen encoder produces the maps.
-        examples: Prepared (uncropped, unflipped) examples.
-        device: Where the encoder runs; the cache itself lives on the CPU.
-        amp: `--amp` setting the encoder runs under ('none', 'bf16', 'fp16'); maps are stored
-            as float32 either way.
+    Attributes:
+        maps: Per example, the (2D, h, w) float32 map of every block the head reads (CPU).
+        depth: Per example, (1, H, W) ground truth.
+        rays: Per example, (2, H, W) ground-truth rays.
+        encoded: How many examples this process ran through the encoder.
+        reused: How many came from ``cache_dir`` (a run before this one, any process count).
     """
 
-    def __init__(
-        self,
-        net: PixioNet,
-        examples: Sequence[Example],
-        device: torch.device,
-        amp: str = 'none',
-    ):
-        self.maps: list[list[Tensor]] = []
+    def __init__(self, maps: list[list[Tensor]], examples: Sequence[Example]):
+        self.maps = maps
         self.depth = [example.depth for example in examples]
         self.rays = [example.rays for example in examples]
-        with torch.no_grad(), amp_context(amp, device):
-            for example in examples:
-                maps = net.head_inputs(example.image[None].to(device))
-                self.maps.append([m[0].float().cpu() for m in maps])
+        self.encoded = 0
+        self.reused = 0
+
+
+def encode(net: PixioNet, image: Tensor, device: torch.device, amp: str) -> list[Tensor]:
+    """The head's input maps of one (H, W, 3) uint8 image, float32 on the CPU."""
+    with torch.no_grad(), amp_context(amp, device):
+        maps = net.head_inputs(image[None].to(device))
+    return [m[0].float().cpu() for m in maps]
 
 
 def cache_bytes(net: PixioNet, count: int, input_size: tuple[int, int]) -> int:
@@ -60,6 +65,32 @@ def cache_bytes(net: PixioNet, count: int, input_size: tuple[int, int]) -> int:
     return count * FLOAT32_BYTES * (channels * grid + 3 * height * width)
 
 
+def frame_key(example: Example, encoder_key: str) -> str:
+    """File name (without suffix) of one frame's maps in a cache directory.
+
+    It hashes what the maps depend on: the encoder and its settings (``encoder_key``) and the
+    frame's pixels at the input size, so any run, on any number of processes, finds them.
+    """
+    digest = hashlib.sha256(encoder_key.encode())
+    digest.update(str(tuple(example.image.shape)).encode())
+    digest.update(example.image.numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _read_maps(path: Path, stages: int) -> list[Tensor]:
+    from safetensors.torch import load_file
+
+    tensors = load_file(str(path))
+    return [tensors[f'map{stage}'] for stage in range(stages)]
+
+
+def _write_maps(path: Path, maps: list[Tensor]) -> None:
+    from safetensors.torch import save_file
+
+    tensors = {f'map{stage}': m.contiguous() for stage, m in enumerate(maps)}
+    write_atomically(path, lambda temp: save_file(tensors, str(temp)))
+
+
 def build_feature_cache(
     net: PixioNet,
     samples: Sequence[RGBDSample],
@@ -68,19 +99,30 @@ def build_feature_cache(
     *,
     amp: str,
     limit_gb: float,
+    world: World | None = None,
+    cache_dir: Path | None = None,
+    encoder_key: str = '',
 ) -> FeatureCache:
     """Check the cache's memory against ``limit_gb``, then encode every frame once.
+
+    On N processes each rank encodes every N-th frame (`pixio_ros.distributed.shard`) and the
+    ranks exchange their maps, so each frame is encoded once per run. With ``cache_dir`` the
+    maps are files (one per frame, named by `frame_key`, written by the rank that encoded
+    them): frames found there are not encoded again, by a later run with any number of
+    processes (the directory must be shared between nodes for that).
 
     Raises:
         TrainingError: The cache would exceed ``limit_gb`` (checked before any encoding).
     """
+    world = World() if world is None else world
     needed = cache_bytes(net, len(samples), input_size)
-    LOGGER.info(
-        'feature cache: %d frames, %.2f GB (limit %g GB)',
-        len(samples),
-        needed / BYTES_PER_GB,
-        limit_gb,
-    )
+    if world.is_main:
+        LOGGER.info(
+            'feature cache: %d frames, %.2f GB (limit %g GB)',
+            len(samples),
+            needed / BYTES_PER_GB,
+            limit_gb,
+        )
     if needed > limit_gb * BYTES_PER_GB:
         raise TrainingError(
             f'--cache-features needs {needed / BYTES_PER_GB:.2f} GB for {len(samples)} frames, '
@@ -88,7 +130,41 @@ def build_feature_cache(
             'smaller --input-size, or train without the cache.'
         )
     unused = torch.Generator()
-    examples = [
-        make_example(s, input_size, crop=False, flip=False, generator=unused) for s in samples
-    ]
-    return FeatureCache(net, examples, device, amp)
+    with agreed(world, 'preparing the feature cache'):
+        examples = [
+            make_example(s, input_size, crop=False, flip=False, generator=unused) for s in samples
+        ]
+    stages = len(net.head_positions)
+    paths: list[Path | None] = [None] * len(examples)
+    if cache_dir is not None:
+        paths = [cache_dir / f'{frame_key(e, encoder_key)}{CACHE_SUFFIX}' for e in examples]
+    mine: dict[int, list[Tensor]] = {}
+    encoded = 0
+    with agreed(world, 'encoding the feature cache'):
+        for index in shard(range(len(examples)), world):
+            path = paths[index]
+            if path is not None and path.is_file():
+                continue
+            mine[index] = encode(net, examples[index].image, device, amp)
+            encoded += 1
+            if path is not None:
+                _write_maps(path, mine[index])
+    maps: dict[int, list[Tensor]] = {}
+    if cache_dir is None:
+        for part in all_gather(mine, world, 'exchanging cached features'):
+            maps.update(part)
+    else:
+        all_gather(None, world, 'writing cached features')  # every rank's files are in place
+        maps = {
+            i: mine[i] if i in mine else _read_maps(path, stages)
+            for i, path in enumerate(paths)
+            if path is not None
+        }
+    cache = FeatureCache([maps[i] for i in range(len(examples))], examples)
+    cache.encoded = sum(all_gather(encoded, world, 'counting cached features'))
+    cache.reused = len(examples) - cache.encoded
+    if world.is_main and cache_dir is not None:
+        LOGGER.info(
+            'feature cache %s: %d frames encoded, %d reused', cache_dir, cache.encoded, cache.reused
+        )
+    return cache

@@ -41,11 +41,15 @@ RESUME_INVARIANTS = {
     'flip': '--no-flip',
     'cache_features': '--cache-features',
     'amp': '--amp',
+    'processes': 'the number of processes (torchrun --nproc-per-node x --nnodes); another '
+    'number would change the floating-point reduction order',
     'train_frames': 'the training data (--bag/--data, --val-fraction)',
     'val_frames': 'the validation data (--bag/--data, --val-fraction)',
     'train_data': 'the training data (--bag/--data, --val-fraction)',
     'val_data': 'the validation data (--bag/--data, --val-fraction)',
 }
+# The value of an invariant a run recorded before it existed.
+RESUME_DEFAULTS: dict[str, Any] = {'processes': 1}
 # What a run that stopped before finishing its first epoch can leave behind; such a directory
 # holds nothing to continue and is started again from scratch.
 UNFINISHED_RUN_FILES = frozenset({RUN_CONFIG, LAST_HEAD})
@@ -117,10 +121,11 @@ def check_run_dir(run_dir: Path, run_config: Mapping[str, Any], *, resume: bool)
             raise TrainingError(
                 f'--resume: {config_path} is not valid JSON ({err}); use a new --out.'
             ) from err
+        recorded = {key: stored.get(key, RESUME_DEFAULTS.get(key)) for key in RESUME_INVARIANTS}
         changed = [
-            f'{key}: was {stored.get(key)!r}, now {run_config.get(key)!r} (set by {option})'
+            f'{key}: was {recorded[key]!r}, now {run_config.get(key)!r} (set by {option})'
             for key, option in RESUME_INVARIANTS.items()
-            if stored.get(key) != run_config.get(key)
+            if recorded[key] != run_config.get(key)
         ]
         if changed:
             raise TrainingError(

@@ -4,6 +4,12 @@ The encoder stays in eval mode without gradients; only the head learns (AdamW, w
 polynomial decay, SiLog). All randomness (data order, crops, flips) comes from one
 torch.Generator whose state is checkpointed with the optimizer and scheduler, so a resumed run
 continues exactly where the interrupted one stopped.
+
+Under torchrun the same run trains on N processes (`pixio_ros.training.data_parallel`): the
+batch size is the global one, every rank keeps the one generator in step, and only rank 0
+reads and writes the run directory. A stage that fails on one rank stops every rank with one
+line naming it (`pixio_ros.distributed.agreed`); checkpoints are written only after a
+complete epoch, so the last complete one survives.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from pixio_ros.distributed import World, agreed, broadcast_from_main, rank_device
 from pixio_ros.files import write_atomically
 from pixio_ros.model import (
     HeadInfo,
@@ -31,8 +38,14 @@ from pixio_ros.model import (
     load_encoder_checkpoint,
     save_head_checkpoint,
 )
-from pixio_ros.training.augment import FLIP_PROBABILITY, Example, flip_targets, make_example
+from pixio_ros.training.augment import FLIP_PROBABILITY, Example, augment, draw, flip_targets
 from pixio_ros.training.config import TrainConfig
+from pixio_ros.training.data_parallel import (
+    data_parallel,
+    global_total,
+    local_positions,
+    synchronise_batch_norm,
+)
 from pixio_ros.training.errors import TrainingError
 from pixio_ros.training.feature_cache import FeatureCache, build_feature_cache
 from pixio_ros.training.losses import point_map_loss, silog_loss, valid_depth
@@ -93,16 +106,41 @@ def _mean(values: Sequence[float]) -> float:
     return float(np.mean(values)) if values else math.nan
 
 
-def _stack(examples: Sequence[Example]) -> tuple[Tensor, Tensor, Tensor]:
+def _stack(
+    examples: Sequence[Example], input_size: tuple[int, int]
+) -> tuple[Tensor, Tensor, Tensor]:
+    """(images, depth, rays) batched; empty (0, ...) tensors for a rank without examples."""
+    if not examples:
+        height, width = input_size
+        return (
+            torch.empty((0, height, width, 3), dtype=torch.uint8),
+            torch.empty((0, 1, height, width)),
+            torch.empty((0, 2, height, width)),
+        )
     images = torch.stack([e.image for e in examples])
     return images, torch.stack([e.depth for e in examples]), torch.stack([e.rays for e in examples])
 
 
 class HeadTrainer:
-    """One training run over prepared samples; see `train_head`."""
+    """One training run over prepared samples; see `train_head`.
 
-    def __init__(self, config: TrainConfig, train: Sequence[RGBDSample], val: Sequence[RGBDSample]):
+    Args:
+        config: The run's options.
+        train: Training frames (all of them, on every rank).
+        val: Validation frames.
+        world: This process's rank (default: one process).
+    """
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        train: Sequence[RGBDSample],
+        val: Sequence[RGBDSample],
+        *,
+        world: World | None = None,
+    ):
         config.check()
+        self.world = World() if world is None else world
         if not train:
             raise TrainingError('no training frames left after the validation split.')
         check_ground_truth(train, min_depth=config.min_depth, max_depth=config.max_depth)
@@ -114,13 +152,17 @@ class HeadTrainer:
         self.config = config
         self.train_samples = list(train)
         self.val_samples = list(val)
-        self.device = torch.device(config.device)
+        self.device = torch.device(rank_device(config.device, self.world))
         encoder = load_encoder_checkpoint(config.encoder)
         self.encoder_sha256 = checkpoint_sha256(config.encoder)
         self.size = encoder.size_name
         torch.manual_seed(config.seed)
         head = build_head(get_size(self.size), config.head_kind, max_depth=config.max_depth)
+        head = synchronise_batch_norm(head, self.world, self.device)
         self.net = PixioNet(encoder, head).to(self.device)
+        # the head as a step calls it: DDP-wrapped on several processes (see `fit`)
+        self.head_step: torch.nn.Module = self.net.head
+        self.total = global_total(self.world)
         self.net.encoder.eval().requires_grad_(False)
         self.net.head.train()
         self.generator = torch.Generator().manual_seed(config.seed)
@@ -146,6 +188,7 @@ class HeadTrainer:
             'encoder_sha256': self.encoder_sha256,
             'size': self.size,
             'learning_rate': self.config.learning_rate,
+            'processes': self.world.size,
             'train_frames': len(self.train_samples),
             'val_frames': len(self.val_samples),
             'train_data': frames_fingerprint(self.train_samples),
@@ -159,20 +202,22 @@ class HeadTrainer:
         )
 
     def make_batch(self, indices: list[int]) -> Batch:
-        """Examples ``indices`` of the training set, augmented, encoded (or from the cache)."""
+        """This rank's part of the global batch ``indices``: augmented, encoded or cached.
+
+        Every rank draws the random numbers of the whole global batch, so the generator stays
+        the same on all ranks and each example gets the numbers one process would give it.
+        """
         config = self.config
+        cached = self.cache is not None
+        draws = [draw(self.generator, crop=config.crop and not cached) for _ in indices]
+        mine = [(indices[p], draws[p]) for p in local_positions(len(indices), self.world)]
         if self.cache is None:
+            size = config.input_size
             examples = [
-                make_example(
-                    self.train_samples[i],
-                    config.input_size,
-                    crop=config.crop,
-                    flip=config.flip,
-                    generator=self.generator,
-                )
-                for i in indices
+                augment(self.train_samples[i], size, d, crop=config.crop, flip=config.flip)
+                for i, d in mine
             ]
-            images, depth, rays = _stack(examples)
+            images, depth, rays = _stack(examples, config.input_size)
             with torch.no_grad(), amp_context(config.amp, self.device):
                 maps = self.net.head_inputs(images.to(self.device))
             # float32 like the feature cache, so cached and uncached steps see the same inputs
@@ -180,15 +225,16 @@ class HeadTrainer:
             return Batch(maps, depth.to(self.device), rays.to(self.device))
         maps_per_example = []
         depths, rays_list = [], []
-        for i in indices:
-            flip_draw = float(torch.rand(1, generator=self.generator).item())
+        for i, d in mine:
             maps, depth, rays = self.cache.maps[i], self.cache.depth[i], self.cache.rays[i]
-            if config.flip and flip_draw < FLIP_PROBABILITY:
+            if config.flip and d.flip < FLIP_PROBABILITY:
                 maps = [m.flip(-1) for m in maps]
                 depth, rays = flip_targets(depth, rays)
             maps_per_example.append(maps)
             depths.append(depth)
             rays_list.append(rays)
+        if not mine:
+            return self._empty_cached_batch()
         stages = len(maps_per_example[0])
         maps = [
             torch.stack([example[s] for example in maps_per_example]).to(self.device)
@@ -198,19 +244,26 @@ class HeadTrainer:
             maps, torch.stack(depths).to(self.device), torch.stack(rays_list).to(self.device)
         )
 
+    def _empty_cached_batch(self) -> Batch:
+        """A rank's batch when the global batch has fewer examples than ranks (zero rows)."""
+        assert self.cache is not None
+        maps = [m.new_empty((0, *m.shape)).to(self.device) for m in self.cache.maps[0]]
+        _, depth, rays = _stack([], self.config.input_size)
+        return Batch(maps, depth.to(self.device), rays.to(self.device))
+
     def train_step(self, batch: Batch) -> tuple[float, float] | None:
         """One optimisation step; None (and no update) when the batch has no valid pixel."""
         config = self.config
         valid = valid_depth(batch.depth, min_depth=config.min_depth, max_depth=config.max_depth)
-        if not bool(valid.any()):
+        if not int(self.total(valid.sum())):  # no valid pixel in the whole global batch
             return None
         with amp_context(config.amp, self.device):
-            outputs = self.net.head(batch.maps, *config.input_size)
+            outputs = self.head_step(batch.maps, *config.input_size)
         outputs = {key: value.float() for key, value in outputs.items()}
         if config.head_kind == 'points':
-            loss, silog = point_map_loss(outputs, batch.depth, batch.rays, valid)
+            loss, silog = point_map_loss(outputs, batch.depth, batch.rays, valid, total=self.total)
         else:
-            loss = silog = silog_loss(outputs['depth'], batch.depth, valid)
+            loss = silog = silog_loss(outputs['depth'], batch.depth, valid, total=self.total)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         self.scaler.step(self.optimizer)
@@ -241,8 +294,16 @@ class HeadTrainer:
         from safetensors.torch import load_file
 
         run_dir = self.config.out
-        state = torch.load(run_dir / LAST_STATE, map_location='cpu', weights_only=True)
-        self.net.head.load_state_dict(load_file(str(run_dir / LAST_HEAD), device=str(self.device)))
+        loaded: tuple[dict[str, Tensor], dict[str, Any]] | None = None
+        with agreed(self.world, 'reading the checkpoint'):
+            if self.world.is_main:
+                state = torch.load(run_dir / LAST_STATE, map_location='cpu', weights_only=True)
+                loaded = (load_file(str(run_dir / LAST_HEAD)), state)
+        # only rank 0 reads the run directory (it need not be shared between nodes)
+        shared = broadcast_from_main(loaded, self.world, 'sharing the checkpoint')
+        assert shared is not None  # rank 0 raised (and every rank with it) otherwise
+        head_state, state = shared
+        self.net.head.load_state_dict({k: v.to(self.device) for k, v in head_state.items()})
         self.optimizer.load_state_dict(state['optimizer'])
         self.scheduler.load_state_dict(state['scheduler'])
         self.scaler.load_state_dict(state['scaler'])
@@ -252,14 +313,17 @@ class HeadTrainer:
     def fit(self) -> TrainResult:
         """Train, validate and checkpoint each epoch; returns the run's history."""
         start_epoch, history, best = self._start_run()
+        self.head_step = data_parallel(self.net.head, self.world, self.device)
         result = TrainResult(self.config.out, history)
         for epoch in range(start_epoch, self._last_epoch(start_epoch)):
             started = time.perf_counter()
             losses = self._train_epoch(epoch, result)
-            metrics = validate(self.net, self.val_samples, self.config, self.device)
+            metrics = validate(self.net, self.val_samples, self.config, self.device, self.world)
             history.append(self._epoch_row(epoch, losses, metrics, started))
             improved, best = self._judge(epoch, metrics[SELECTION_METRIC], best)
-            self._write_epoch(epoch, history, best, improved=improved)
+            with agreed(self.world, f'writing the checkpoint of epoch {epoch + 1}'):
+                if self.world.is_main:
+                    self._write_epoch(epoch, history, best, improved=improved)
         result.best = self._best_row(history, best)
         return result
 
@@ -269,14 +333,20 @@ class HeadTrainer:
         Nothing is written before every check has passed (and the cache is built), so a
         refused or failed start leaves the run directory as it was.
         """
-        config = self.config
-        continuing = check_run_dir(config.out, self.run_config(), resume=config.resume)
+        config, world = self.config, self.world
+        continuing = False
+        with agreed(world, 'checking the run directory'):
+            if world.is_main:
+                continuing = check_run_dir(config.out, self.run_config(), resume=config.resume)
+        continuing = broadcast_from_main(continuing, world, 'starting')
         if config.cache_features:
             self.build_cache()
         self._warned_nan = False
         if continuing:
             return self._load_state()
-        start_run_dir(config.out, self.run_config())
+        with agreed(world, 'creating the run directory'):
+            if world.is_main:
+                start_run_dir(config.out, self.run_config())
         return 0, [], math.inf
 
     def _last_epoch(self, start_epoch: int) -> int:
@@ -298,11 +368,13 @@ class HeadTrainer:
             range(0, count, config.batch),
             desc=f'epoch {epoch + 1}/{config.epochs}',
             unit='step',
-            disable=not config.progress,
+            disable=not (config.progress and self.world.is_main),
             file=sys.stderr,
         )
         for start in bar:
-            step = self.train_step(self.make_batch(order[start : start + config.batch]))
+            with agreed(self.world, f'preparing a batch of epoch {epoch + 1}'):
+                batch = self.make_batch(order[start : start + config.batch])
+            step = self.train_step(batch)
             if step is not None:
                 losses.append(step)
                 result.step_silog.append(step[1])
@@ -338,6 +410,8 @@ class HeadTrainer:
         if math.isnan(score):
             if not self._warned_nan:
                 self._warned_nan = True
+                if not self.world.is_main:
+                    return False, best
                 frames = len(self.val_samples)
                 LOGGER.warning(nan_validation_warning(epoch + 1, frames, self.config))
             return False, best
@@ -376,11 +450,18 @@ class HeadTrainer:
             self.device,
             amp=config.amp,
             limit_gb=config.cache_limit_gb,
+            world=self.world,
+            cache_dir=config.cache_dir,
+            encoder_key=f'{self.encoder_sha256}\0{config.head_kind}\0{config.amp}',
         )
 
 
 def train_head(
-    config: TrainConfig, train: Sequence[RGBDSample], val: Sequence[RGBDSample]
+    config: TrainConfig,
+    train: Sequence[RGBDSample],
+    val: Sequence[RGBDSample],
+    *,
+    world: World | None = None,
 ) -> TrainResult:
     """Train a head on a frozen encoder; writes the run directory ``config.out``.
 
@@ -388,8 +469,12 @@ def train_head(
         config: The run's options.
         train: Training frames.
         val: Validation frames (may be empty; then the last epoch counts as best).
+        world: This process's rank under torchrun (default: one process).
 
     Returns:
         History and best metrics; checkpoints are in ``config.out``.
     """
-    return HeadTrainer(config, train, val).fit()
+    world = World() if world is None else world
+    with agreed(world, 'setting up'):
+        trainer = HeadTrainer(config, train, val, world=world)
+    return trainer.fit()

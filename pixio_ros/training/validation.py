@@ -1,4 +1,8 @@
-"""Per-epoch validation with the evaluation module's metrics (metric depth, no alignment)."""
+"""Per-epoch validation with the evaluation module's metrics (metric depth, no alignment).
+
+On N processes each rank scores every N-th frame and the per-frame metrics are merged back
+into frame order before averaging, so the result is the one-process result bit for bit.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ from collections.abc import Sequence
 
 import torch
 
+from pixio_ros.distributed import World, agreed, all_gather, shard, unshard
 from pixio_ros.model import PixioNet
 from pixio_ros.training.augment import make_example
 from pixio_ros.training.config import TrainConfig
@@ -17,16 +22,34 @@ SELECTION_METRIC = 'abs_rel'
 
 
 def validate(
-    net: PixioNet, samples: Sequence[RGBDSample], config: TrainConfig, device: torch.device
+    net: PixioNet,
+    samples: Sequence[RGBDSample],
+    config: TrainConfig,
+    device: torch.device,
+    world: World | None = None,
 ) -> dict[str, float]:
     """Mean metrics (evaluation module, metric depth, no alignment) on the validation frames.
 
     Encoder and head run under ``config.amp`` as in training. Frames without a valid
-    ground-truth pixel are skipped, so all-invalid validation frames give NaN metrics.
+    ground-truth pixel are skipped, so all-invalid validation frames give NaN metrics. Every
+    rank of ``world`` gets the same result.
     """
-    from pixio_ros.evaluation.metrics import mean_metrics, score_frame
+    from pixio_ros.evaluation.metrics import mean_metrics
 
-    scores: list[dict[str, float]] = []
+    world = World() if world is None else world
+    with agreed(world, 'validating'):
+        mine = frame_scores(net, shard(samples, world), config, device)
+    scores = unshard(all_gather(mine, world, 'validating'))
+    return mean_metrics([score for score in scores if score is not None])
+
+
+def frame_scores(
+    net: PixioNet, samples: Sequence[RGBDSample], config: TrainConfig, device: torch.device
+) -> list[dict[str, float] | None]:
+    """Each frame's metrics, None for a frame without a valid ground-truth pixel."""
+    from pixio_ros.evaluation.metrics import score_frame
+
+    scores: list[dict[str, float] | None] = []
     unused = torch.Generator()
     net.head.eval()
     with torch.no_grad():
@@ -45,10 +68,9 @@ def validate(
                 min_depth=config.min_depth,
                 max_depth=config.max_depth,
             )
-            if score is not None:
-                scores.append(score.metrics)
+            scores.append(None if score is None else score.metrics)
     net.head.train()
-    return mean_metrics(scores)
+    return scores
 
 
 def nan_validation_warning(epoch: int, frames: int, config: TrainConfig) -> str:
