@@ -6,6 +6,7 @@ The products themselves are built by `pixio_ros.runtime.products` and wrapped in
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,7 +20,7 @@ from pixio_ros.runtime.engine import Prediction
 from pixio_ros.runtime.navigation import NavigationOptions
 from pixio_ros.runtime.products import ProductOptions, Wanted, colormap_max_depth
 
-__all__ = ['InferredFrame', 'PreparedFrame', 'align_options', 'product_options']
+__all__ = ['InferredFrame', 'PreparedFrame', 'product_options']
 
 
 @dataclass(frozen=True)
@@ -71,30 +72,8 @@ def navigation_options(
 ) -> NavigationOptions:
     """Mounting and bands of scan and points/obstacles; range_max 0 = the head's range."""
     nav = settings.navigation
-    return NavigationOptions(
-        camera_height=nav.camera_height,
-        camera_pitch=nav.camera_pitch,
-        min_obstacle_height=nav.min_obstacle_height,
-        max_obstacle_height=nav.max_obstacle_height,
-        obstacle_stride=nav.obstacle_stride,
-        scan_rows=nav.scan_rows,
-        range_min=nav.range_min,
-        range_max=nav.range_max or colormap_max_depth(0.0, artifact_max_depth),
-        scan_frame_id=nav.scan_frame_id,
-    )
-
-
-def align_options(settings: NodeSettings) -> AlignOptions:
-    """The alignment options of the node's current settings."""
-    align = settings.align
-    return AlignOptions(
-        mode=align.mode,
-        min_points=align.min_points,
-        max_gap_ms=align.max_gap_ms,
-        smoothing=align.smoothing,
-        reset_factor=align.reset_factor,
-        max_residual=align.max_residual,
-        extrinsic=align.extrinsic,
+    return dataclasses.replace(
+        nav, range_max=nav.range_max or colormap_max_depth(0.0, artifact_max_depth)
     )
 
 

@@ -23,15 +23,14 @@ from dataclasses import dataclass
 from typing import Any, Literal, TypeAlias
 
 from pixio_ros.ros.errors import NodeError
-from pixio_ros.runtime.alignment import AlignMode
+from pixio_ros.runtime.alignment import AlignMode, AlignOptions
+from pixio_ros.runtime.navigation import NavigationOptions
 from pixio_ros.runtime.sparse_reference import extrinsic_problem
 
 __all__ = [
     'PARAMETERS',
     'AlignMode',
-    'AlignSettings',
     'DoubleArray',
-    'NavigationSettings',
     'Backend',
     'PARAMETER_NAMES',
     'DepthResolution',
@@ -138,34 +137,6 @@ class FeaturesSettings:
 
 
 @dataclass(frozen=True)
-class AlignSettings:
-    """Scale alignment of depth to a sparse metric reference (sparse_depth, sparse_points)."""
-
-    mode: AlignMode = 'off'
-    min_points: int = 50
-    max_gap_ms: float = 100.0
-    smoothing: float = 0.8
-    reset_factor: float = 1.5
-    max_residual: float = 0.2
-    extrinsic: tuple[float, ...] = ()
-
-
-@dataclass(frozen=True)
-class NavigationSettings:
-    """Camera mounting and bands of `scan` and `points/obstacles` (0 range_max = the head's)."""
-
-    camera_height: float = 0.5
-    camera_pitch: float = 0.0
-    min_obstacle_height: float = 0.05
-    max_obstacle_height: float = 2.0
-    obstacle_stride: int = 4
-    scan_rows: int = 5
-    range_min: float = 0.1
-    range_max: float = 0.0
-    scan_frame_id: str = ''
-
-
-@dataclass(frozen=True)
 class NodeSettings:
     """Every parameter value in force; the worker threads read one snapshot per frame.
 
@@ -192,8 +163,10 @@ class NodeSettings:
     colored_max_depth: float = 0.0
     points: PointsSettings = PointsSettings()
     features: FeaturesSettings = FeaturesSettings()
-    align: AlignSettings = AlignSettings()
-    navigation: NavigationSettings = NavigationSettings()
+    # The runtime's own option groups: the parameters are their fields, one to one. In
+    # settings navigation.range_max 0 stands for the head's range (frame.py resolves it).
+    align: AlignOptions = AlignOptions()
+    navigation: NavigationOptions = NavigationOptions(range_max=0.0)
 
     def __post_init__(self) -> None:
         problems = _problems(self)
@@ -628,12 +601,12 @@ def _problems(settings: NodeSettings) -> list[str]:
                 'to 0 (off)'
             )
     align = settings.align
-    if isinstance(align, AlignSettings) and isinstance(align.extrinsic, tuple):
+    if isinstance(align, AlignOptions) and isinstance(align.extrinsic, tuple):
         extrinsic = extrinsic_problem(align.extrinsic)
         if extrinsic is not None:
             problems.append(extrinsic)
     navigation = settings.navigation
-    if isinstance(navigation, NavigationSettings):
+    if isinstance(navigation, NavigationOptions):
         low, high = navigation.min_obstacle_height, navigation.max_obstacle_height
         if low > high:
             problems.append(

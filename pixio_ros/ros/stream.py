@@ -26,7 +26,7 @@ from pixio_ros.ros.convert import (
     laser_scan_msg,
 )
 from pixio_ros.ros.diagnostics import NodeStats, camera_status
-from pixio_ros.ros.frame import InferredFrame, PreparedFrame, align_options, product_options
+from pixio_ros.ros.frame import InferredFrame, PreparedFrame, product_options
 from pixio_ros.ros.mailbox import Mailbox
 from pixio_ros.ros.params import qos_profile
 from pixio_ros.ros.references import Alignment
@@ -321,7 +321,7 @@ class CameraStream:
             wanted=wanted,
             options=product_options(settings, engine.metadata.max_depth),
             camera=camera,
-            align=align_options(settings),
+            align=settings.align,
         )
 
     def publish(self, inferred: InferredFrame) -> None:

@@ -41,7 +41,8 @@ class NavigationOptions:
         obstacle_stride: keep every N-th row and column for the obstacle cloud.
         scan_rows: rows of the scan band, centred on the horizon row.
         range_min: nearest range kept, metres.
-        range_max: farthest range kept, metres (> range_min).
+        range_max: farthest range kept, metres (> range_min). The node's settings hold 0
+            for the head's range and resolve it before the products see it.
         scan_frame_id: frame of the scan; '' = the image frame without `_optical_frame`.
     """
 
