@@ -21,10 +21,10 @@ DEPS_STAMP := $(VENV)/.deps-installed
 PKG_STAMP := $(VENV)/.package-installed
 # Console scripts (setup.py) that ros2 run / launch_ros start from $(LIBEXEC), as colcon installs them.
 LIBEXEC := $(VENV)/lib/pixio_ros
-LIBEXEC_SCRIPTS := pixio_node pixio_lifecycle_node
+LIBEXEC_SCRIPTS := pixio_node pixio_lifecycle_node pixio_policy_node
 LIBEXEC_STAMP := $(VENV)/.libexec-linked
 APT_PACKAGES := libusb-1.0-0
-EXTRAS := ros,eval,test,reference,datasets,onnx,openvino
+EXTRAS := ros,eval,test,reference,datasets,policy,onnx,openvino
 comma := ,
 space := $(subst ,, )
 ifneq ($(DISTRO),jazzy)

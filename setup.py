@@ -44,6 +44,7 @@ setup(
             'ros-jazzy-ament-index-python',
             'ros-jazzy-lifecycle-msgs',
             'ros-jazzy-rcl-lifecycle',
+            'ros-jazzy-geometry-msgs',
         ],
         # The same for ROS 2 Kilted (Fast DDS 3): `make test-kilted` builds .venv-kilted with it. It
         # cannot share a venv with `ros` (both pin ros-rclpy, ros-fastrtps, ... at their versions).
@@ -59,6 +60,7 @@ setup(
             'ros-kilted-ament-index-python',
             'ros-kilted-rcl-lifecycle',
             'ros-kilted-lifecycle-msgs',
+            'ros-kilted-geometry-msgs',
         ],
         'eval': ['open3d-cpu'],
         # ONNX artifacts: `pixio-ros export --format onnx` and the onnxruntime backend (CPU).
@@ -67,6 +69,8 @@ setup(
         'openvino': ['openvino'],
         # Public depth datasets: NYUv2's labeled .mat (MATLAB v7.3 = HDF5) and its v5 splits.mat.
         'datasets': ['h5py', 'scipy'],
+        # `pixio-ros features` writes Hugging Face `datasets` datasets (Arrow) for policy code.
+        'policy': ['datasets', 'pyarrow'],
         'test': [
             'pytest',
             'pytest-timeout',
@@ -89,6 +93,7 @@ setup(
             'pixio-ros = pixio_ros.cli:main',
             'pixio_node = pixio_ros.ros.node:main',
             'pixio_lifecycle_node = pixio_ros.ros.lifecycle:main',
+            'pixio_policy_node = pixio_ros.ros.policy_node:main',
         ],
     },
 )

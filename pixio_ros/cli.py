@@ -19,6 +19,7 @@ COMMANDS: dict[str, str] = {
     'export': 'export',
     'info': 'info',
     'train-head': 'train_head',
+    'train-policy': 'train_policy',
     'eval': 'evaluate',
     'make-sample-bag': 'sample_bag',
     'play': 'play',

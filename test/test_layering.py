@@ -23,6 +23,7 @@ ROS_ONLY_MODULES = frozenset(
         'builtin_interfaces',
         'lifecycle_msgs',
         'rosgraph_msgs',
+        'geometry_msgs',
     }
 )
 

@@ -145,13 +145,13 @@ class _StderrHandler(logging.Handler):
 
 
 @contextlib.contextmanager
-def _training_log_on_stderr() -> Iterator[None]:
+def training_log_on_stderr(name: str = TRAINING_LOGGER) -> Iterator[None]:
     """Show the training library's log (cache size, NaN validation, resume notes) on stderr.
 
     Only while the command runs: the handler and level are put back afterwards, so a library
     caller in the same process (a test, a notebook) keeps its own logging configuration.
     """
-    logger = logging.getLogger(TRAINING_LOGGER)
+    logger = logging.getLogger(name)
     handler = _StderrHandler()
     level = logger.level
     logger.addHandler(handler)
@@ -249,7 +249,7 @@ def run(args: argparse.Namespace) -> int:
     world = world_from_env()
     if not world.is_main:
         return _train(args)
-    with _training_log_on_stderr():
+    with training_log_on_stderr():
         return _train(args)
 
 
@@ -271,7 +271,7 @@ def _train(args: argparse.Namespace) -> int:
         lr=args.lr,
         max_depth=_max_depth(args),
         min_depth=args.min_depth,
-        device=_training_device(args.device),
+        device=training_device(args.device),
         amp=cast('AmpMode', args.amp),
         cache_features=args.cache_features,
         cache_limit_gb=args.cache_limit_gb,
@@ -305,7 +305,7 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _training_device(requested: str) -> str:
+def training_device(requested: str) -> str:
     """'auto' -> 'cuda' when torch sees a GPU, else 'cpu'; other values pass through unchanged."""
     import torch
 

@@ -1,4 +1,4 @@
-"""Build and serialise sensor_msgs messages with rosbags' typestore (no rclpy needed).
+"""Build and serialise ROS messages with rosbags' typestore (no rclpy needed).
 
 Used to write bags (the synthetic sample, eval's output bag) on machines without ROS. Layouts
 follow the node's topics: depth 32FC1 metres, PointCloud2 x y z (+ rgb packed as float32).
@@ -70,6 +70,15 @@ def header(stamp_ns: int, frame_id: str) -> Any:
 def stamp_ns(msg_header: Any) -> int:
     """Integer nanoseconds of a header's stamp (any object with stamp.sec / stamp.nanosec)."""
     return int(msg_header.stamp.sec) * NS_PER_S + int(msg_header.stamp.nanosec)
+
+
+def twist_message(*, linear_x: float = 0.0, angular_z: float = 0.0) -> Any:
+    """geometry_msgs/Twist of a ground robot's command: forward m/s, yaw rate rad/s (REP 103)."""
+    vector = msg_class('geometry_msgs/msg/Vector3')
+    return msg_class('geometry_msgs/msg/Twist')(
+        linear=vector(x=float(linear_x), y=0.0, z=0.0),
+        angular=vector(x=0.0, y=0.0, z=float(angular_z)),
+    )
 
 
 def image_message(array: np.ndarray, encoding: str, stamp: int, frame_id: str) -> Any:

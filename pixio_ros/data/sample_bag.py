@@ -6,13 +6,17 @@ share each header stamp, as the RealSense aligner produces them. The same argume
 the same bytes: stamps start at a fixed epoch and every random draw comes from `seed`. With
 `distortion` the lens is a plumb_bob one: images are rendered through it and the CameraInfos carry
 its coefficients, as a camera publishing raw (unrectified) images does.
+
+With the task `turn-to-target` the room holds a red target and the camera turns in place towards
+it (`pixio_ros.data.turn_task`); the bag then also has the commands that turned it on `/cmd_vel`
+(geometry_msgs/Twist, unstamped, logged at each frame's header stamp), a demonstration to clone.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Final, Literal, TypeAlias
 
 import cv2
 import numpy as np
@@ -23,9 +27,11 @@ from pixio_ros.data.messages import (
     compressed_image_message,
     image_message,
     serialize,
+    twist_message,
     typestore,
 )
 from pixio_ros.data.scene import build_scene, camera_path, realistic_camera
+from pixio_ros.data.turn_task import turn_episode
 from pixio_ros.files import atomic_output
 from pixio_ros.runtime.camera import DISTORTION_COEFFICIENTS, CameraError, PinholeCamera
 
@@ -34,7 +40,10 @@ COMPRESSED_TOPIC: Final = '/camera/color/image_raw/compressed'
 COLOR_INFO_TOPIC: Final = '/camera/color/camera_info'
 DEPTH_TOPIC: Final = '/camera/aligned_depth_to_color/image_raw'
 DEPTH_INFO_TOPIC: Final = '/camera/aligned_depth_to_color/camera_info'
+CMD_VEL_TOPIC: Final = '/cmd_vel'
 FRAME_ID: Final = 'camera_color_optical_frame'
+Task: TypeAlias = Literal['none', 'turn-to-target']
+TASKS: Final[tuple[Task, ...]] = ('none', 'turn-to-target')
 STORAGES: Final = ('mcap', 'sqlite3')
 
 START_STAMP_NS: Final = 1_700_000_000 * 1_000_000_000  # fixed, so the bytes never depend on "now"
@@ -55,10 +64,11 @@ STRONG_DISTORTION: Final = (-0.35, 0.12, 0.001, -0.0015, -0.02)
 
 @dataclass(frozen=True)
 class SampleBagSpec:
-    """What to render: frame count, image size, seed, sensor noise and lens distortion.
+    """What to render: frame count, image size, seed, sensor noise, lens distortion and task.
 
     Attributes:
         distortion: plumb_bob coefficients (k1 k2 p1 p2 k3) of the lens; () = none.
+        task: 'none' (the walking camera) or 'turn-to-target' (a demonstration with /cmd_vel).
     """
 
     frames: int = 60
@@ -67,6 +77,7 @@ class SampleBagSpec:
     seed: int = 0
     noise: bool = False
     distortion: tuple[float, ...] = ()
+    task: Task = 'none'
 
     def check(self) -> None:
         """Raise DataError for sizes a camera could not produce."""
@@ -76,6 +87,8 @@ class SampleBagSpec:
             raise DataError(
                 f'--size {self.height}x{self.width} is too small; use at least 8x8 (HxW).'
             )
+        if self.task not in TASKS:
+            raise DataError(f'--task {self.task!r} is unknown; choose one of {", ".join(TASKS)}.')
         plumb_bob = DISTORTION_COEFFICIENTS['plumb_bob']
         if self.distortion and len(self.distortion) != plumb_bob:
             raise DataError(
@@ -100,8 +113,11 @@ def depth_to_millimetres(depth_m: np.ndarray) -> np.ndarray:
 def render_frame(spec: SampleBagSpec, index: int) -> tuple[np.ndarray, np.ndarray, PinholeCamera]:
     """Frame `index`: (H, W, 3) uint8 RGB, (H, W) float64 metres and the camera model."""
     camera = spec.camera()
-    scene = build_scene(spec.seed)
-    rgb, depth = scene.render(camera_path(index, spec.frames), camera)
+    if spec.task == 'turn-to-target':
+        episode = turn_episode(spec.seed, spec.frames, 1.0 / FRAME_RATE_HZ)
+        rgb, depth = episode.scene.render(episode.poses[index], camera)
+    else:
+        rgb, depth = build_scene(spec.seed).render(camera_path(index, spec.frames), camera)
     if spec.noise:
         rng = np.random.default_rng([spec.seed, index])
         depth = depth + rng.normal(size=depth.shape) * DEPTH_NOISE_PER_M2 * depth**2
@@ -149,6 +165,10 @@ def write_sample_bag(
             color_info = add(COLOR_INFO_TOPIC, 'sensor_msgs/msg/CameraInfo', typestore=store)
             depth = add(DEPTH_TOPIC, 'sensor_msgs/msg/Image', typestore=store)
             depth_info = add(DEPTH_INFO_TOPIC, 'sensor_msgs/msg/CameraInfo', typestore=store)
+            commands = None
+            if spec.task == 'turn-to-target':
+                commands = turn_episode(spec.seed, spec.frames, 1.0 / FRAME_RATE_HZ).angular_z
+                cmd_vel = add(CMD_VEL_TOPIC, 'geometry_msgs/msg/Twist', typestore=store)
             for index in tqdm(
                 range(spec.frames), desc='render', unit='frame', disable=not progress
             ):
@@ -179,4 +199,47 @@ def write_sample_bag(
                     ),
                 )
                 writer.write(depth_info, depth_time, serialize(info))
+                if commands is not None:
+                    command = twist_message(angular_z=commands[index])
+                    writer.write(cmd_vel, stamp, serialize(command))
     return Path(path)
+
+
+def episode_bag_name(seed: int) -> str:
+    """The bag of episode `seed` inside a `write_episode_bags` folder."""
+    return f'episode_{seed:04d}'
+
+
+def write_episode_bags(
+    path: Path,
+    spec: SampleBagSpec,
+    episodes: int,
+    *,
+    storage: str = 'mcap',
+    force: bool = False,
+    progress: bool = False,
+) -> list[Path]:
+    """`episodes` bags of `spec` with seeds `spec.seed`, `spec.seed + 1`, ... in folder `path`.
+
+    One bag per episode, as recorded demonstrations usually come; the folder appears whole or
+    not at all.
+
+    Returns:
+        The bags, `path/episode_<seed>`, in seed order.
+    """
+    from dataclasses import replace
+
+    if episodes < 1:
+        raise DataError(f'--episodes {episodes} must be at least 1.')
+    spec.check()
+    seeds = range(spec.seed, spec.seed + episodes)
+    with atomic_output(Path(path), force=force) as staging:
+        staging.mkdir()
+        for seed in seeds:
+            write_sample_bag(
+                staging / episode_bag_name(seed),
+                replace(spec, seed=seed),
+                storage=storage,
+                progress=progress,
+            )
+    return [Path(path) / episode_bag_name(seed) for seed in seeds]

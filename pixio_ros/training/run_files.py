@@ -1,4 +1,4 @@
-"""The run directory: config, head checkpoints, resumable state, CSV log and curve plot.
+"""The run directory: config, checkpoints, resumable state, CSV log and curve plot.
 
 Every file is written under a temporary name and renamed into place, so an interrupted run
 leaves the previous epoch's files intact and `--resume` can always continue.
@@ -11,6 +11,7 @@ import json
 import logging
 import shutil
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -85,11 +86,19 @@ def _unfinished_run(run_dir: Path) -> bool:
     return True
 
 
-def check_run_dir(run_dir: Path, run_config: Mapping[str, Any], *, resume: bool) -> bool:
+def check_run_dir(
+    run_dir: Path,
+    run_config: Mapping[str, Any],
+    *,
+    resume: bool,
+    invariants: Mapping[str, str] = RESUME_INVARIANTS,
+) -> bool:
     """Check, without writing anything, that ``run_dir`` may hold this run.
 
     A directory left by a run that stopped before its first epoch finished (only
     ``run_config.json``, no ``last_state.pt``) counts as fresh, with or without ``resume``.
+    ``invariants`` maps each run-config key that must not change on resume to the option that
+    sets it (default: head training's).
 
     Returns:
         True when ``resume`` continues a run with saved state; False for a fresh start.
@@ -121,10 +130,10 @@ def check_run_dir(run_dir: Path, run_config: Mapping[str, Any], *, resume: bool)
             raise TrainingError(
                 f'--resume: {config_path} is not valid JSON ({err}); use a new --out.'
             ) from err
-        recorded = {key: stored.get(key, RESUME_DEFAULTS.get(key)) for key in RESUME_INVARIANTS}
+        recorded = {key: stored.get(key, RESUME_DEFAULTS.get(key)) for key in invariants}
         changed = [
             f'{key}: was {recorded[key]!r}, now {run_config.get(key)!r} (set by {option})'
-            for key, option in RESUME_INVARIANTS.items()
+            for key, option in invariants.items()
             if recorded[key] != run_config.get(key)
         ]
         if changed:
@@ -164,19 +173,35 @@ def write_log(run_dir: Path, history: Sequence[Mapping[str, float]]) -> None:
     write_atomically(run_dir / TRAIN_LOG, write)
 
 
-def plot_curves(run_dir: Path, history: Sequence[Mapping[str, float]]) -> None:
-    """Training SiLog and validation AbsRel per epoch, as ``curves.png``."""
+@dataclass(frozen=True)
+class Curve:
+    """One panel of ``curves.png``: a history column over the epochs."""
+
+    column: str
+    label: str
+    title: str
+
+
+HEAD_CURVES = (
+    Curve('train_silog', 'train SiLog', 'training loss'),
+    Curve('val_abs_rel', 'val AbsRel', 'validation'),
+)
+
+
+def plot_curves(
+    run_dir: Path, history: Sequence[Mapping[str, float]], curves: Sequence[Curve] = HEAD_CURVES
+) -> None:
+    """Each of ``curves`` per epoch side by side, as ``curves.png`` (default: head training's)."""
     import matplotlib
 
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
 
     epochs = [row['epoch'] for row in history]
-    figure, (loss_axis, metric_axis) = plt.subplots(1, 2, figsize=(9, 3.5))
-    loss_axis.plot(epochs, [row['train_silog'] for row in history], marker='o')
-    loss_axis.set(xlabel='epoch', ylabel='train SiLog', title='training loss')
-    metric_axis.plot(epochs, [row['val_abs_rel'] for row in history], marker='o', color='C1')
-    metric_axis.set(xlabel='epoch', ylabel='val AbsRel', title='validation')
+    figure, axes = plt.subplots(1, len(curves), figsize=(4.5 * len(curves), 3.5), squeeze=False)
+    for index, (axis, curve) in enumerate(zip(axes[0], curves, strict=True)):
+        axis.plot(epochs, [row[curve.column] for row in history], marker='o', color=f'C{index}')
+        axis.set(xlabel='epoch', ylabel=curve.label, title=curve.title)
     figure.tight_layout()
     write_atomically(run_dir / CURVES, lambda temp: figure.savefig(temp, format='png', dpi=100))
     plt.close(figure)
