@@ -5,7 +5,9 @@ Thin on purpose: everything here is also reachable as
 -r image:=/camera/image_raw -r camera_info:=/camera/camera_info` with the Fast DDS profile
 variables exported. `cameras:=front,left` serves several cameras from one node (inputs
 `<camera>/<name>/image_raw`); `lifecycle:=true` starts the managed pixio_lifecycle_node, and
-`autostart:=true` configures and activates it. The argument parsing lives in
+`autostart:=true` configures and activates it. `policy:=RUN/best.safetensors` also starts
+pixio_policy_node in the same namespace, on the node's features and embedding, publishing
+`action`. The argument parsing lives in
 `pixio_ros.ros.launch_arguments` (tested without launch).
 """
 
@@ -67,11 +69,24 @@ def _node(context, *args, **kwargs):
         'remappings': input_remappings(camera, cameras or ()),
         'output': 'screen',
     }
+    policy = LaunchConfiguration('policy').perform(context)
+    policy_nodes = []
+    if policy:
+        policy_nodes.append(
+            Node(
+                package=PACKAGE,
+                executable='pixio_policy_node',
+                name='pixio_policy',
+                namespace=LaunchConfiguration('namespace'),
+                parameters=[{'policy_path': policy}],
+                output='screen',
+            )
+        )
     if not start.lifecycle:
-        return [Node(executable='pixio_node', **options)]
+        return [Node(executable='pixio_node', **options), *policy_nodes]
     node = LifecycleNode(executable='pixio_lifecycle_node', **options)
     if not start.autostart:
-        return [node]
+        return [node, *policy_nodes]
 
     def transition(transition_id):
         return EmitEvent(
@@ -87,7 +102,12 @@ def _node(context, *args, **kwargs):
             entities=[transition(Transition.TRANSITION_ACTIVATE)],
         )
     )
-    return [node, activate_when_configured, transition(Transition.TRANSITION_CONFIGURE)]
+    return [
+        node,
+        activate_when_configured,
+        transition(Transition.TRANSITION_CONFIGURE),
+        *policy_nodes,
+    ]
 
 
 def generate_launch_description():
@@ -152,6 +172,12 @@ def generate_launch_description():
                 'autostart',
                 default_value='false',
                 description='with lifecycle:=true, configure and activate at once',
+            ),
+            DeclareLaunchArgument(
+                'policy',
+                default_value='',
+                description='policy checkpoint (RUN/best.safetensors of `pixio-ros train-policy`): '
+                "also start pixio_policy_node on the node's features ('' = none)",
             ),
             *profile_actions,
             OpaqueFunction(function=_node),

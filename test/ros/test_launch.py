@@ -36,6 +36,7 @@ def test_launch_file_declares_the_documented_arguments():
             'device',
             'lifecycle',
             'autostart',
+            'policy',
         ]
     )
 
