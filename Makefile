@@ -24,7 +24,7 @@ LIBEXEC := $(VENV)/lib/pixio_ros
 LIBEXEC_SCRIPTS := pixio_node pixio_lifecycle_node
 LIBEXEC_STAMP := $(VENV)/.libexec-linked
 APT_PACKAGES := libusb-1.0-0
-EXTRAS := ros,eval,test,reference,datasets,onnx,openvino
+EXTRAS := ros,eval,test,reference,datasets,policy,onnx,openvino
 comma := ,
 space := $(subst ,, )
 ifneq ($(DISTRO),jazzy)

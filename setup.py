@@ -67,6 +67,8 @@ setup(
         'openvino': ['openvino'],
         # Public depth datasets: NYUv2's labeled .mat (MATLAB v7.3 = HDF5) and its v5 splits.mat.
         'datasets': ['h5py', 'scipy'],
+        # `pixio-ros features` writes Hugging Face `datasets` datasets (Arrow) for policy code.
+        'policy': ['datasets', 'pyarrow'],
         'test': [
             'pytest',
             'pytest-timeout',

@@ -23,6 +23,7 @@ COMMANDS: dict[str, str] = {
     'make-sample-bag': 'sample_bag',
     'play': 'play',
     'bench': 'bench',
+    'features': 'features',
 }
 
 
