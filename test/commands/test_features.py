@@ -297,3 +297,42 @@ def test_the_dataset_loads_with_datasets_and_torch_alone(dataset_dir, tmp_path):
         'torch.float32',
         '8',
     ]
+
+
+def test_rows_equal_the_feature_clouds_of_eval_write_bag(tmp_path, artifact):
+    from rosbags.highlevel import AnyReader
+
+    from pixio_ros.data.sample_bag import (
+        COLOR_INFO_TOPIC,
+        COLOR_TOPIC,
+        DEPTH_TOPIC,
+        SampleBagSpec,
+        write_sample_bag,
+    )
+    from pixio_ros.features import decode_embedding, decode_features
+
+    sample = write_sample_bag(tmp_path / 'scene', SampleBagSpec(frames=3, height=48, width=64))
+    written = tmp_path / 'pixio.mcap'
+    eval_options = ['--image-topic', COLOR_TOPIC, '--depth-topic', DEPTH_TOPIC]
+    eval_options += ['--camera-info-topic', COLOR_INFO_TOPIC, '--write-bag', str(written)]
+    command = ['eval', str(sample), '--model', str(artifact), '--out', str(tmp_path / 'eval')]
+    assert main([*command, *eval_options]) == 0
+    options = ('--image-topic', COLOR_TOPIC, '--camera-info-topic', COLOR_INFO_TOPIC)
+    assert features([sample], artifact, tmp_path / 'ds', *options) == 0
+    rows = load(tmp_path / 'ds')
+    row_of = {int(stamp): index for index, stamp in enumerate(rows['timestamp_ns'])}
+    compared = 0
+    with AnyReader([written]) as reader:
+        for connection, _, raw in reader.messages():
+            msg = reader.deserialize(raw, connection.msgtype)
+            stamp = msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec
+            if connection.topic == '/pixio/features':
+                grid = decode_features(msg)
+                assert np.array_equal(grid.features, rows['features'][row_of[stamp]])
+                assert np.array_equal(grid.xyz, rows['xyz'][row_of[stamp]], equal_nan=True)
+                compared += 1
+            elif connection.topic == '/pixio/embedding':
+                assert np.array_equal(decode_embedding(msg), rows['embedding'][row_of[stamp]])
+                compared += 1
+    assert compared == 2 * 3
+    assert np.isfinite(rows['xyz']).all()
