@@ -336,3 +336,33 @@ def test_rows_equal_the_feature_clouds_of_eval_write_bag(tmp_path, artifact):
                 compared += 1
     assert compared == 2 * 3
     assert np.isfinite(rows['xyz']).all()
+
+
+def test_compressed_frames_are_read_and_a_corrupt_one_is_skipped_and_counted(
+    tmp_path, artifact, capsys
+):
+    import cv2
+
+    from pixio_ros.data.messages import compressed_image_message
+
+    path = tmp_path / 'jpeg'
+    store = typestore()
+    rng = np.random.default_rng(3)
+    with Writer(path, version=Writer.VERSION_LATEST) as writer:
+        conn = writer.add_connection(
+            '/cam/image/compressed', 'sensor_msgs/msg/CompressedImage', typestore=store
+        )
+        for index, t in enumerate(FIRST_BURST_MS):
+            rgb = rng.integers(0, 256, (HEIGHT, WIDTH, 3), dtype=np.uint8)
+            data = cv2.imencode('.jpg', rgb)[1].tobytes() if index != 2 else b'\xff\xd8 broken'
+            stamp = BASE_NS + t * MS
+            writer.write(conn, stamp, serialize(compressed_image_message(data, stamp, 'cam')))
+    capsys.readouterr()
+    assert features([path], artifact, tmp_path / 'ds') == 0
+    assert '4 frames, 1 episodes, 0 unmatched, 1 skipped (undecodable)' in capsys.readouterr().out
+    rows = load(tmp_path / 'ds')
+    assert rows['frame_index'].tolist() == [0, 1, 2, 3]
+    skipped_stamp = BASE_NS + FIRST_BURST_MS[2] * MS
+    assert skipped_stamp not in rows['timestamp_ns'].tolist()
+    assert rows['info']['counts']['skipped'] == 1
+    assert np.isnan(rows['xyz']).all()  # no CameraInfo and a depth head: NaN, as the node
