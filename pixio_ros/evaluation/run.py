@@ -8,6 +8,7 @@ aside: they are measured, not computed).
 from __future__ import annotations
 
 import contextlib
+import hashlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, cast
@@ -17,11 +18,19 @@ import numpy as np
 from pixio_ros import __version__
 from pixio_ros.data.bag import BagReader
 from pixio_ros.data.datasets import Dataset, open_dataset
-from pixio_ros.distributed import World, agreed, gather_to_main, joined, rank_device, world_from_env
+from pixio_ros.distributed import (
+    World,
+    agreed,
+    check_same_inputs,
+    gather_to_main,
+    joined,
+    rank_device,
+    world_from_env,
+)
 from pixio_ros.evaluation.config import EvalConfig
 from pixio_ros.evaluation.errors import EvaluationError
 from pixio_ros.evaluation.output_bag import PixioBagWriter
-from pixio_ros.evaluation.plan import build_plan
+from pixio_ros.evaluation.plan import EvaluationPlan, build_plan
 from pixio_ros.evaluation.plots import plot_error_histogram, plot_metrics_over_time, plot_panel
 from pixio_ros.evaluation.predictors import EnginePredictor, Predictor, TopicPredictor
 from pixio_ros.evaluation.replay import FrameView, Replayer, ReplayOutput, merge_replays
@@ -50,6 +59,15 @@ if TYPE_CHECKING:
 
 ENGINE_WARMUP_RUNS = 3
 MS_PER_S: Final = 1000.0
+RANK_LOCAL_OPTIONS = frozenset({'out', 'force'})
+"""Options only rank 0 uses (it alone writes DIR); the others must agree between the ranks."""
+PLAN_SOURCES = {
+    'model_sha256': '--model (the artifact file)',
+    'frame_counts': 'the frames at PATH and the pairing options',
+    'frame_stamps': 'the bag at PATH and the pairing options',
+    'bag_contents': 'the bag at PATH',
+    'dataset_contents': 'the dataset at PATH',
+}
 
 
 def _model_info(config: EvalConfig, engine: Engine | None) -> dict[str, Any]:
@@ -155,6 +173,8 @@ def _evaluate(config: EvalConfig, world: World, *, progress: bool) -> dict[str, 
                 mode = cast(AlignMode, config.align_to_mode)
                 aligner = SparseAligner(bag, config.align_to, AlignOptions(mode=mode))
             predictor, engine = _load_predictor(config, world)
+        plan_inputs = {**_frame_inputs(plan), 'bag_contents': bag.info()}
+        check_same_inputs(_rank_inputs(config, engine, plan_inputs), world, sources=PLAN_SOURCES)
         with _outputs(config, bag_inside_out, world) as (out_dir, writer):
             replayer = Replayer(config, plan, predictor, writer, aligner, world)
             with agreed(world, 'replaying its frames'):
@@ -172,6 +192,27 @@ def _evaluate(config: EvalConfig, world: World, *, progress: bool) -> dict[str, 
                 out_dir,
                 lambda numbers: replayer.views(bag, numbers),
             )
+
+
+def _rank_inputs(
+    config: EvalConfig, engine: Engine | None, plan_inputs: dict[str, Any]
+) -> dict[str, Any]:
+    """What every rank must share: the options, the model file and the frames it planned.
+
+    Ranks that planned other frames would replay shares of different lists, and rank 0 would
+    merge results that do not belong together.
+    """
+    options = {k: v for k, v in config.to_json().items() if k not in RANK_LOCAL_OPTIONS}
+    return {**options, 'model_sha256': None if engine is None else engine.sha256, **plan_inputs}
+
+
+def _frame_inputs(plan: EvaluationPlan) -> dict[str, Any]:
+    """The plan's pairing counts and a digest of its frames (stamps and message indices)."""
+    digest = hashlib.sha256()
+    for frame in plan.frames:
+        indices = sorted(frame.indices.items())
+        digest.update(f'{frame.number} {frame.stamp_ns} {indices}\n'.encode())
+    return {'frame_counts': plan.counts, 'frame_stamps': digest.hexdigest()}
 
 
 def _merged(replayer: Replayer, mine: ReplayOutput, world: World) -> ReplayOutput | None:
@@ -195,6 +236,8 @@ def _run_on_dataset(
     counts = {'listed': len(dataset.samples), 'selected': len(samples)}
     with agreed(world, 'loading the model'):
         predictor, engine = _load_predictor(config, world)
+    dataset_inputs = {'frame_counts': counts, 'dataset_contents': dataset.describe()}
+    check_same_inputs(_rank_inputs(config, engine, dataset_inputs), world, sources=PLAN_SOURCES)
     with _outputs(config, bag_inside_out, world) as (out_dir, writer):
         replayer = Replayer(config, None, predictor, writer, world=world)
         with agreed(world, 'replaying its frames'):
