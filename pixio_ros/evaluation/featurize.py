@@ -78,6 +78,7 @@ class FeaturesSummary:
 class PendingFrame:
     """A decoded frame waiting for its batch."""
 
+    bag: Path
     episode: int
     frame: int
     stamp_ns: int
@@ -154,6 +155,7 @@ class FeatureExtraction:
         if camera is not None:
             camera = camera.scaled_to(size[1], size[0])
         return PendingFrame(
+            bag=plan.path,
             episode=episode,
             frame=frame,
             stamp_ns=int(plan.stamps[position]),
@@ -214,10 +216,10 @@ class FeatureExtraction:
             if layout.depth_shape is not None and products.depth is not None:
                 if products.depth.shape != layout.depth_shape:
                     raise EvaluationError(
-                        f'frame {pending.stamp_ns} is {products.depth.shape[1]}x'
-                        f'{products.depth.shape[0]}, the first {layout.depth_shape[1]}x'
-                        f'{layout.depth_shape[0]}; --with-depth needs one image size: pass '
-                        '--depth-resolution input.'
+                        f'the frame at {pending.stamp_ns} ns in {pending.bag} is '
+                        f'{products.depth.shape[1]}x{products.depth.shape[0]}, the first was '
+                        f'{layout.depth_shape[1]}x{layout.depth_shape[0]}; --with-depth needs '
+                        'one image size: pass --depth-resolution input.'
                     )
                 columns[schema.DEPTH].append(products.depth)
             columns[schema.EPISODE].append(pending.episode)
