@@ -366,3 +366,39 @@ def test_compressed_frames_are_read_and_a_corrupt_one_is_skipped_and_counted(
     assert skipped_stamp not in rows['timestamp_ns'].tolist()
     assert rows['info']['counts']['skipped'] == 1
     assert np.isnan(rows['xyz']).all()  # no CameraInfo and a depth head: NaN, as the node
+
+
+def test_batches_give_the_rows_of_single_frames_to_rounding(tmp_path, bag, artifact):
+    assert features([bag], artifact, tmp_path / 'one', *SIGNALS) == 0
+    assert features([bag], artifact, tmp_path / 'three', *SIGNALS, '--batch-size', '3') == 0
+    single, batched = load(tmp_path / 'one'), load(tmp_path / 'three')  # 8 frames: 3 + 3 + 2
+    assert batched['timestamp_ns'].tolist() == single['timestamp_ns'].tolist()
+    for column in ('features', 'embedding', 'xyz', 'cmd_vel:linear.x', 'matched'):
+        np.testing.assert_allclose(batched[column], single[column], rtol=1e-5, atol=1e-5)
+    assert batched['info']['batch_size'] == 3
+
+
+def test_a_failure_mid_run_leaves_the_old_out_and_no_staging(tmp_path, bag, artifact, capsys):
+    small = write_bag(tmp_path / 'small', [0, 100], seed=4)
+    out = tmp_path / 'out'
+    assert features([small], artifact, out) == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    other_size = tmp_path / 'other_size'
+    store = typestore()
+    with Writer(other_size, version=Writer.VERSION_LATEST) as writer:
+        conn = writer.add_connection(IMAGE_TOPIC, 'sensor_msgs/msg/Image', typestore=store)
+        rgb = np.zeros((24, 32, 3), np.uint8)
+        writer.write(conn, BASE_NS, serialize(image_message(rgb, 'rgb8', BASE_NS, 'cam')))
+    capsys.readouterr()
+    code = features([small, other_size], artifact, out, '--with-depth', '--force')
+    errors = [line for line in capsys.readouterr().err.splitlines() if 'error:' in line]
+    assert code == 1 and len(errors) == 1, errors  # after the progress bar: one error line
+    assert errors[0].endswith(
+        f'in {other_size} is 32x24, the first was 64x48; --with-depth needs one image size: '
+        'pass --depth-resolution input.'
+    )
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['other_size', 'out', 'small']
+    args = ('--with-depth', '--depth-resolution', 'input', '--force')
+    assert features([small, other_size], artifact, out, *args) == 0
+    assert load(out)['depth'].shape == (3, 64, 96)  # the artifact's input size
