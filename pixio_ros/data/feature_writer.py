@@ -16,7 +16,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Any, Final
 
 import datasets
 import numpy as np
@@ -27,9 +27,8 @@ from datasets.table import MemoryMappedTable
 from pixio_ros.data import feature_schema as schema
 from pixio_ros.files import file_sha256
 
-__all__ = ['FeatureLayout', 'FeatureWriter', 'SignalLayout', 'FeaturesDtype']
+__all__ = ['FeatureLayout', 'FeatureWriter', 'SignalLayout']
 
-FeaturesDtype = Literal['float32', 'float16']
 SCRATCH_NAME: Final = 'rows.arrow'
 MAX_SHARD_SIZE: Final = '500MB'
 
@@ -57,7 +56,7 @@ class FeatureLayout:
 
     grid: tuple[int, int]
     channels: int
-    features_dtype: FeaturesDtype
+    features_dtype: schema.FeaturesDtype
     depth_shape: tuple[int, int] | None
     signals: tuple[SignalLayout, ...]
 

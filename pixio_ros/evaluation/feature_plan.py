@@ -22,7 +22,7 @@ from pixio_ros.data.camera_topics import (
     first_encoding,
 )
 from pixio_ros.data.decode import CAMERA_INFO_TYPE, COLOR_TYPES
-from pixio_ros.data.feature_writer import FeaturesDtype
+from pixio_ros.data.feature_schema import FeaturesDtype
 from pixio_ros.data.signals import SignalRequest, SignalTrack, read_signal_tracks
 from pixio_ros.data.stamps import nearest_index
 from pixio_ros.evaluation.errors import EvaluationError
