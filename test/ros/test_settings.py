@@ -154,7 +154,7 @@ def test_table_describes_every_parameter():
 @pytest.mark.parametrize(
     ('name', 'choices'),
     [
-        ('precision', ('fp32', 'fp16', 'bf16')),
+        ('precision', ('fp32', 'fp16', 'bf16', 'int8')),
         ('backend', ('auto', 'torch', 'onnxruntime', 'openvino', 'tensorrt')),
         ('input_qos.reliability', ('best_effort', 'reliable')),
         ('output_qos.reliability', ('best_effort', 'reliable')),
