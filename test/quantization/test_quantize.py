@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 pytest.importorskip('nncf')
 pytest.importorskip('onnxruntime')
@@ -233,3 +234,27 @@ def test_command_defaults_are_the_library_defaults():
 def test_a_quantised_artifact_is_not_quantised_again(quantized, scene_bag, tmp_path):
     with pytest.raises(QuantizationError, match='is int8 already; quantize its fp32 source'):
         quantize_artifact(request_for(quantized.path, scene_bag, tmp_path / 'twice.onnx'))
+
+
+def test_tensorrt_builds_int8_engines_from_the_quantised_graph(quantized, tmp_path):
+    from pixio_ros.runtime.backends.tensorrt_backend import provider_options
+
+    metadata = read_metadata(quantized.path)
+    options = provider_options(metadata, device_index=0, precision='int8', cache=tmp_path)
+    assert options['trt_int8_enable'] is True and options['trt_fp16_enable'] is False
+    assert options['trt_engine_cache_enable'] is True
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason='TensorRT needs an NVIDIA GPU with CUDA')
+def test_tensorrt_int8_engine_is_within_the_gate(quantized, tmp_path, monkeypatch):
+    from pixio_ros.runtime.backends import backend_available
+
+    if not backend_available('tensorrt', cuda=True):
+        pytest.skip('onnxruntime-gpu with TensorRT is not installed')
+    monkeypatch.setenv('XDG_CACHE_HOME', str(tmp_path / 'cache'))
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', RandomInitWarning)
+        int8 = Engine(quantized.path, device='cuda', backend='tensorrt', precision='int8')
+    assert int8.backend == 'tensorrt'
+    assert all(result.ok for result in int8.backend_info.parity.values())
+    assert list((tmp_path / 'cache' / 'pixio_ros' / 'tensorrt').iterdir())

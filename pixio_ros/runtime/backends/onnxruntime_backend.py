@@ -177,10 +177,10 @@ class OnnxRuntimeBackend:
             )
         if precision not in ('fp32', INT8):
             raise EngineError(
-                f'backend onnxruntime runs ONNX artifacts in fp32 (and INT8 ones from `pixio-ros '
-                f'quantize`) only (its CPU provider has no {precision} kernels); use precision '
-                'fp32, backend openvino or torch for bf16 on a CPU, or backend tensorrt for fp16 '
-                'on NVIDIA'
+                f'backend onnxruntime runs ONNX artifacts in fp32 only (int8 for the INT8 '
+                f'artifacts of `pixio-ros quantize`; its CPU provider has no {precision} kernels); '
+                'use precision fp32, backend openvino or torch for bf16 on a CPU, or backend '
+                'tensorrt for fp16 on NVIDIA'
             )
         providers: list[str | tuple[str, dict[str, Any]]] = [CPU_PROVIDER]
         if device.type == 'cuda':
