@@ -24,13 +24,13 @@ LIBEXEC := $(VENV)/lib/pixio_ros
 LIBEXEC_SCRIPTS := pixio_node pixio_lifecycle_node
 LIBEXEC_STAMP := $(VENV)/.libexec-linked
 APT_PACKAGES := libusb-1.0-0
-EXTRAS := ros,eval,test,reference,datasets,policy,onnx,openvino
+EXTRAS := ros,eval,test,reference,datasets,policy,onnx,openvino,quantize
 comma := ,
 space := $(subst ,, )
 ifneq ($(DISTRO),jazzy)
 # The same extras with DISTRO's ROS wheels, less transformers (only the model tests compare to it)
 # and the ONNX backends (their node tests run on Jazzy; on DISTRO they skip).
-EXTRAS := $(subst $(space),$(comma),$(patsubst ros,ros-$(DISTRO),$(filter-out reference onnx openvino,$(subst $(comma),$(space),$(EXTRAS)))))
+EXTRAS := $(subst $(space),$(comma),$(patsubst ros,ros-$(DISTRO),$(filter-out reference onnx openvino quantize,$(subst $(comma),$(space),$(EXTRAS)))))
 endif
 # Fast DDS 2.x (Jazzy) reads FASTRTPS_DEFAULT_PROFILES_FILE; 3.x (Kilted) reads FASTDDS_* and warns
 # on every participant about FASTRTPS_* (the table for Python is pixio_ros/ros/fastdds.py).

@@ -65,6 +65,8 @@ setup(
         'onnx': ['onnx', 'onnxscript', 'onnxruntime'],
         # The openvino backend (Intel / AMD CPUs, Intel GPU / NPU); reads the .onnx artifacts.
         'openvino': ['openvino'],
+        # `pixio-ros quantize`: INT8 post-training quantisation of ONNX artifacts (with `onnx`).
+        'quantize': ['nncf', 'onnx', 'onnxruntime'],
         # Public depth datasets: NYUv2's labeled .mat (MATLAB v7.3 = HDF5) and its v5 splits.mat.
         'datasets': ['h5py', 'scipy'],
         # `pixio-ros features` writes Hugging Face `datasets` datasets (Arrow) for policy code.

@@ -17,6 +17,7 @@ from pixio_ros.errors import PixioRosError
 COMMANDS: dict[str, str] = {
     'demo': 'demo',
     'export': 'export',
+    'quantize': 'quantize',
     'info': 'info',
     'train-head': 'train_head',
     'eval': 'evaluate',
