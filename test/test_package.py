@@ -16,7 +16,13 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.mark.parametrize(
     'relative_path',
-    ['package.xml', 'launch/pixio.launch.py', 'config/pixio.yaml', 'config/fastdds_shm.xml'],
+    [
+        'package.xml',
+        'launch/pixio.launch.py',
+        'config/pixio.yaml',
+        'config/fastdds_shm.xml',
+        'config/pixio.rviz',
+    ],
 )
 def test_share_directory_holds_installed_file(relative_path):
     from ament_index_python.packages import get_package_share_directory
