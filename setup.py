@@ -69,6 +69,7 @@ setup(
         'datasets': ['h5py', 'scipy'],
         'test': [
             'pytest',
+            'pytest-cov',
             'pytest-timeout',
             'ruff',
             'mypy',
@@ -76,6 +77,8 @@ setup(
             'hypothesis',
             'cv-bridge',
         ],
+        # Rerun recordings of eval runs (`pixio-ros eval --rerun RUN.rrd`, `demo --rerun`).
+        'viz': ['rerun-sdk'],
         # transformers is only the reference implementation the tests compare against.
         'reference': ['transformers'],
     },
