@@ -73,6 +73,7 @@ setup(
         'policy': ['datasets', 'pyarrow'],
         'test': [
             'pytest',
+            'pytest-cov',
             'pytest-timeout',
             'ruff',
             'mypy',
@@ -80,6 +81,8 @@ setup(
             'hypothesis',
             'cv-bridge',
         ],
+        # Rerun recordings of eval runs (`pixio-ros eval --rerun RUN.rrd`, `demo --rerun`).
+        'viz': ['rerun-sdk'],
         # transformers is only the reference implementation the tests compare against.
         'reference': ['transformers'],
     },

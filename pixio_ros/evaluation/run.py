@@ -43,6 +43,7 @@ from pixio_ros.evaluation.report import (
     write_per_frame_csv,
     write_report_md,
 )
+from pixio_ros.evaluation.rerun_recording import RerunRecorder, import_rerun
 from pixio_ros.evaluation.sparse_alignment import (
     ALIGNMENT_CSV,
     ALIGNMENT_PLOT,
@@ -153,6 +154,10 @@ def _evaluate(config: EvalConfig, world: World, *, progress: bool) -> dict[str, 
                 '--write-bag is written by one process; run eval without torchrun to write '
                 'the prediction bag.'
             )
+        if world.distributed and config.rerun is not None:
+            raise EvaluationError(
+                '--rerun is written by one process; run eval without torchrun to record it.'
+            )
         if world.distributed and config.align_to is not None:
             raise EvaluationError(
                 '--align-to follows the scale from frame to frame, which needs every frame in '
@@ -163,6 +168,10 @@ def _evaluate(config: EvalConfig, world: World, *, progress: bool) -> dict[str, 
         bag_inside_out = _inside(config.write_bag, config.out)
         if config.write_bag is not None and bag_inside_out is None:
             check_writable(config.write_bag, force=config.force)
+        if config.rerun is not None:
+            import_rerun()  # before the model loads: a missing extra is one line
+            if _inside(config.rerun, config.out) is None:
+                check_writable(config.rerun, force=config.force)
     if config.dataset is not None:
         return _run_on_dataset(config, bag_inside_out, world, progress=progress)
     with BagReader(config.bag) as bag:
@@ -175,8 +184,8 @@ def _evaluate(config: EvalConfig, world: World, *, progress: bool) -> dict[str, 
             predictor, engine = _load_predictor(config, world)
         plan_inputs = {**_frame_inputs(plan), 'bag_contents': bag.info()}
         check_same_inputs(_rank_inputs(config, engine, plan_inputs), world, sources=PLAN_SOURCES)
-        with _outputs(config, bag_inside_out, world) as (out_dir, writer):
-            replayer = Replayer(config, plan, predictor, writer, aligner, world)
+        with _outputs(config, bag_inside_out, world) as (out_dir, writer, recorder):
+            replayer = Replayer(config, plan, predictor, writer, aligner, world, recorder)
             with agreed(world, 'replaying its frames'):
                 mine = replayer.run(bag, progress=progress)
             replay = _merged(replayer, mine, world)
@@ -238,8 +247,8 @@ def _run_on_dataset(
         predictor, engine = _load_predictor(config, world)
     dataset_inputs = {'frame_counts': counts, 'dataset_contents': dataset.describe()}
     check_same_inputs(_rank_inputs(config, engine, dataset_inputs), world, sources=PLAN_SOURCES)
-    with _outputs(config, bag_inside_out, world) as (out_dir, writer):
-        replayer = Replayer(config, None, predictor, writer, world=world)
+    with _outputs(config, bag_inside_out, world) as (out_dir, writer, recorder):
+        replayer = Replayer(config, None, predictor, writer, world=world, recorder=recorder)
         with agreed(world, 'replaying its frames'):
             mine = replayer.run_samples(samples, progress=progress)
         replay = _merged(replayer, mine, world)
@@ -272,13 +281,13 @@ def _open_dataset(config: EvalConfig) -> Dataset:
 @contextlib.contextmanager
 def _outputs(
     config: EvalConfig, bag_inside_out: Path | None, world: World
-) -> Iterator[tuple[Path, PixioBagWriter | None]]:
-    """(staging result directory, output bag writer or None), moved into place on success.
+) -> Iterator[tuple[Path, PixioBagWriter | None, RerunRecorder | None]]:
+    """(staging result directory, bag writer, Rerun recorder), moved into place on success.
 
     On ranks other than 0 nothing is created: the path yielded is never written.
     """
     if not world.is_main:
-        yield config.out, None
+        yield config.out, None, None
         return
     with contextlib.ExitStack() as stack:
         out_dir = stack.enter_context(atomic_output(config.out, force=config.force))
@@ -293,7 +302,12 @@ def _outputs(
             writer = stack.enter_context(
                 PixioBagWriter(bag_path, single_file=config.write_bag_single_file)
             )
-        yield out_dir, writer
+        recorder = None
+        if config.rerun is not None:
+            recorder = stack.enter_context(
+                RerunRecorder(_staged(stack, config.rerun, out_dir, config), name=str(config.bag))
+            )
+        yield out_dir, writer, recorder
 
 
 def _finish(
@@ -359,6 +373,16 @@ def _write_plots(
             plot_panel(frame_views[number], title, config.max_depth, out_dir / PLOT_FILES[key])
             written[key] = PLOT_FILES[key]
     return written
+
+
+def _staged(stack: contextlib.ExitStack, path: Path, out_dir: Path, config: EvalConfig) -> Path:
+    """Where to write the output file `path`: inside the staged results, or staged beside it."""
+    inside = _inside(path, config.out)
+    if inside is None:
+        return stack.enter_context(atomic_output(path, force=config.force))
+    staged = out_dir / inside
+    staged.parent.mkdir(parents=True, exist_ok=True)
+    return staged
 
 
 def _inside(path: Path | None, directory: Path) -> Path | None:
