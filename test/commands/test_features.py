@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import subprocess
 import sys
@@ -120,11 +122,22 @@ def load(out: Path) -> dict:
 SIGNALS = ('--with', '/cmd_vel:linear.x,angular.z', '--with', '/joint_states:position')
 
 
+DATASET_OPTIONS = (*SIGNALS, '--episode-gap-s', '1', '--with-depth')
+
+
 @pytest.fixture(scope='module')
-def dataset_dir(tmp_path_factory, bag, artifact) -> Path:
+def dataset_run(tmp_path_factory, bag, artifact) -> tuple[Path, str]:
+    """The dataset of `bag` with both signals, episodes split, depth; and what was printed."""
     out = tmp_path_factory.mktemp('features_out') / 'ds'
-    assert features([bag], artifact, out, *SIGNALS, '--episode-gap-s', '1', '--with-depth') == 0
-    return out
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        assert features([bag], artifact, out, *DATASET_OPTIONS) == 0
+    return out, printed.getvalue()
+
+
+@pytest.fixture(scope='module')
+def dataset_dir(dataset_run) -> Path:
+    return dataset_run[0]
 
 
 def test_one_row_per_frame_in_stamp_order_with_episodes_split_at_the_pause(dataset_dir, capsys):
@@ -170,12 +183,8 @@ def test_signals_equal_an_independent_interpolation_and_far_frames_are_unmatched
     assert np.isnan(rows['cmd_vel:linear.x'][5:]).all()
 
 
-def test_the_summary_is_one_line_with_frames_episodes_unmatched_and_rate(
-    tmp_path, bag, artifact, capsys
-):
-    capsys.readouterr()
-    assert features([bag], artifact, tmp_path / 'ds', *SIGNALS, '--episode-gap-s', '1') == 0
-    lines = capsys.readouterr().out.strip().splitlines()
+def test_the_summary_is_one_line_with_frames_episodes_unmatched_and_rate(dataset_run):
+    lines = dataset_run[1].strip().splitlines()
     assert len(lines) == 1
     assert lines[0].startswith('features: 8 frames, 2 episodes, 3 unmatched, ')
     assert 'frames/s' in lines[0]
@@ -368,12 +377,12 @@ def test_compressed_frames_are_read_and_a_corrupt_one_is_skipped_and_counted(
     assert np.isnan(rows['xyz']).all()  # no CameraInfo and a depth head: NaN, as the node
 
 
-def test_batches_give_the_rows_of_single_frames_to_rounding(tmp_path, bag, artifact):
-    assert features([bag], artifact, tmp_path / 'one', *SIGNALS) == 0
-    assert features([bag], artifact, tmp_path / 'three', *SIGNALS, '--batch-size', '3') == 0
-    single, batched = load(tmp_path / 'one'), load(tmp_path / 'three')  # 8 frames: 3 + 3 + 2
+def test_batches_give_the_rows_of_single_frames_to_rounding(tmp_path, bag, artifact, dataset_dir):
+    options = (*DATASET_OPTIONS, '--batch-size', '3')
+    assert features([bag], artifact, tmp_path / 'three', *options) == 0
+    single, batched = load(dataset_dir), load(tmp_path / 'three')  # 8 frames: 3 + 3 + 2
     assert batched['timestamp_ns'].tolist() == single['timestamp_ns'].tolist()
-    for column in ('features', 'embedding', 'xyz', 'cmd_vel:linear.x', 'matched'):
+    for column in ('features', 'embedding', 'xyz', 'depth', 'cmd_vel:linear.x', 'matched'):
         np.testing.assert_allclose(batched[column], single[column], rtol=1e-5, atol=1e-5)
     assert batched['info']['batch_size'] == 3
 
