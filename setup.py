@@ -67,12 +67,15 @@ setup(
         'onnx': ['onnx', 'onnxscript', 'onnxruntime'],
         # The openvino backend (Intel / AMD CPUs, Intel GPU / NPU); reads the .onnx artifacts.
         'openvino': ['openvino'],
+        # `pixio-ros quantize`: INT8 post-training quantisation of ONNX artifacts (with `onnx`).
+        'quantize': ['nncf', 'onnx', 'onnxruntime'],
         # Public depth datasets: NYUv2's labeled .mat (MATLAB v7.3 = HDF5) and its v5 splits.mat.
         'datasets': ['h5py', 'scipy'],
         # `pixio-ros features` writes Hugging Face `datasets` datasets (Arrow) for policy code.
         'policy': ['datasets', 'pyarrow'],
         'test': [
             'pytest',
+            'pytest-cov',
             'pytest-timeout',
             'ruff',
             'mypy',
@@ -80,6 +83,8 @@ setup(
             'hypothesis',
             'cv-bridge',
         ],
+        # Rerun recordings of eval runs (`pixio-ros eval --rerun RUN.rrd`, `demo --rerun`).
+        'viz': ['rerun-sdk'],
         # transformers is only the reference implementation the tests compare against.
         'reference': ['transformers'],
     },

@@ -9,6 +9,13 @@ Smoke run (a minute or two on two cores):
 
     python benchmarks/backends.py --size tiny --inputs 64x96,96x128 --runs 3 --node-seconds 3
 
+INT8 (with the ``quantize`` extra; ``--int8-frames 0`` leaves it out): each ONNX artifact is also
+quantised with `pixio-ros quantize`'s own code, calibrated on ``--int8-frames`` frames of a
+synthetic sample bag at the input size (the scene `make demo` uses) and gated on held-out frames
+of it; the INT8 artifact runs as ``openvino int8`` and ``onnxruntime int8`` beside the others,
+and in the node. Every row also gets the gate's measures against the eager fp32 network on the
+timed frame: depth AbsRel and the smallest patch-feature cosine.
+
 One run, everything measured side by side: for each input size, a random-init network of
 ``--size`` with the DPT depth head and with no head (features only) is exported once as
 TorchScript (the torch backend) and as ONNX (onnxruntime, openvino, tensorrt). Then, for every
@@ -30,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import importlib.util
 import json
 import sys
 import tempfile
@@ -49,7 +57,7 @@ from pixio_ros.model import build_network
 from pixio_ros.model.artifact_format import RandomInitWarning
 from pixio_ros.ros.node_process import NodeProcess
 from pixio_ros.runtime.backends import backend_available, choose_backend
-from pixio_ros.runtime.backends.parity import compare_outputs
+from pixio_ros.runtime.backends.parity import abs_rel, compare_int8, compare_outputs, cosines
 from pixio_ros.runtime.engine import Engine, EngineError
 from pixio_ros.runtime.precision import cpu_precision
 
@@ -71,7 +79,9 @@ class Combo:
 
     @property
     def fmt(self) -> str:
-        """The artifact format the backend reads."""
+        """The artifact it runs: TorchScript for torch, the INT8 ONNX at int8, else the ONNX."""
+        if self.precision == 'int8':
+            return 'int8'
         return 'torchscript' if self.backend == 'torch' else 'onnx'
 
     @property
@@ -92,6 +102,8 @@ class Row:
     ratio_to_torch_fp32: float = float('nan')
     depth_max_abs_m: float | None = None
     features_max_abs_of_range: float | None = None
+    depth_abs_rel_vs_fp32: float | None = None
+    features_cos_min: float | None = None
     within_tolerance: bool | None = None
     start_up: str = ''
     error: str = ''
@@ -104,7 +116,7 @@ def openvino_has(capability: str) -> bool:
     return capability in openvino.Core().get_property('CPU', 'OPTIMIZATION_CAPABILITIES')
 
 
-def combinations(emulated_bf16: bool) -> tuple[list[Combo], list[str]]:
+def combinations(emulated_bf16: bool, int8: bool) -> tuple[list[Combo], list[str]]:
     """The combinations this machine runs, and why the others are left out."""
     combos = [Combo('torch', 'fp32')]
     left_out = []
@@ -131,7 +143,25 @@ def combinations(emulated_bf16: bool) -> tuple[list[Combo], list[str]]:
             left_out.append('tensorrt (onnxruntime-gpu with TensorRT not installed)')
     else:
         left_out.append('tensorrt and CUDA (no NVIDIA GPU)')
+    if int8:
+        combos += [
+            Combo(name, 'int8') for name in ('openvino', 'onnxruntime') if backend_available(name)
+        ]
+        if torch.cuda.is_available() and backend_available('tensorrt'):
+            combos.append(Combo('tensorrt', 'int8', 'cuda'))
     return combos, left_out
+
+
+def scene_frame(input_size) -> np.ndarray:
+    """The timed and scored frame: the synthetic scene (another seed than INT8 calibration's).
+
+    Speed does not depend on the content, but INT8 accuracy does: uniform noise lies outside any
+    camera's activation ranges, so every row is scored on a scene the calibration never saw.
+    """
+    from pixio_ros.data import SampleBagSpec, render_frame
+
+    spec = SampleBagSpec(frames=30, height=input_size[0], width=input_size[1], seed=1)
+    return render_frame(spec, 7)[0]
 
 
 def eager_outputs(size: str, head: str, image: np.ndarray) -> dict[str, torch.Tensor]:
@@ -154,15 +184,22 @@ def differences(engine: Engine, reference: dict[str, torch.Tensor], image: np.nd
         elif name in ('points', 'features'):
             array = array.permute(2, 0, 1)
         candidate[name] = array[None]
-    results = compare_outputs(
-        reference, candidate, engine.backend_info.precision, engine.metadata.max_depth
-    )
+    if engine.metadata.quantization is not None:
+        results = compare_int8(reference, candidate, engine.metadata.quantization)
+    else:
+        results = compare_outputs(
+            reference, candidate, engine.backend_info.precision, engine.metadata.max_depth
+        )
     row.within_tolerance = all(result.ok for result in results.values())
+    if 'depth' in reference:
+        row.depth_abs_rel_vs_fp32 = abs_rel(reference['depth'], candidate['depth'])
+    row.features_cos_min = float(cosines(reference['features'], candidate['features']).min())
     if 'depth' in results:
         row.depth_max_abs_m = results['depth'].max_abs
     features = reference['features']
     spread = float(features.max() - features.min())
-    row.features_max_abs_of_range = results['features'].max_abs / spread
+    delta = (candidate['features'] - reference['features']).abs().max()
+    row.features_max_abs_of_range = float(delta) / spread
 
 
 def timed_rounds(engines: dict[str, Engine], image: np.ndarray, runs: int) -> dict[str, list]:
@@ -187,7 +224,7 @@ def measure_config(
 ) -> list[Row]:
     """Every combination on one (input size, head): latency, ratio, difference from eager."""
     shown = f'{input_size[0]}x{input_size[1]}'
-    image = np.random.default_rng(1).integers(0, 256, (*input_size, 3), dtype=np.uint8)
+    image = scene_frame(input_size)
     reference = eager_outputs(size, head, image)
     engines: dict[str, Engine] = {}
     rows: dict[str, Row] = {}
@@ -225,18 +262,21 @@ def measure_config(
 def print_rows(size: str, rows: list[Row]) -> None:
     print(
         '\n| model | input | backend precision | p50 ms | frames/s | vs torch fp32 | '
-        'depth max diff (m) | features max diff (of range) | within tolerance |'
+        'depth max diff (m) | features max diff (of range) | depth AbsRel vs fp32 | '
+        'features cos min | within tolerance |'
     )
-    print('|---|---|---|---|---|---|---|---|---|')
+    print('|---|---|---|---|---|---|---|---|---|---|---|')
     for row in rows:
         if row.error:
             print(f'| {size} {row.head} | {row.input_size} | {row.combo} | refused: {row.error} |')
             continue
         depth = f'{row.depth_max_abs_m:.2g}' if row.depth_max_abs_m is not None else '-'
+        rel = f'{row.depth_abs_rel_vs_fp32:.2g}' if row.depth_abs_rel_vs_fp32 is not None else '-'
         print(
             f'| {size} {row.head} | {row.input_size} | {row.combo} | {row.p50_ms:.1f} | '
             f'{row.fps:.2f} | {row.ratio_to_torch_fp32:.2f}x | {depth} | '
-            f'{row.features_max_abs_of_range:.2%} | {"yes" if row.within_tolerance else "NO"} |'
+            f'{row.features_max_abs_of_range:.2%} | {rel} | {row.features_cos_min:.4f} | '
+            f'{"yes" if row.within_tolerance else "NO"} |'
         )
 
 
@@ -345,6 +385,48 @@ def print_nodes(size: str, shown: str, rows: list[NodeRow]) -> None:
         )
 
 
+def make_artifacts(directory: Path, args, combos: list[Combo], head: str, input_size):
+    """The artifacts ``combos`` read at one (head, input size): TorchScript, ONNX, INT8 ONNX."""
+    formats = {combo.fmt for combo in combos}
+    artifacts = {
+        fmt: random_init_artifact(directory, args.size, head, input_size, fmt)
+        for fmt in formats - {'int8'}
+    }
+    if 'int8' in formats:
+        onnx = artifacts.get('onnx') or random_init_artifact(
+            directory, args.size, head, input_size, 'onnx'
+        )
+        artifacts['int8'], gate = int8_artifact(directory, onnx, input_size, args.int8_frames)
+        print(f'INT8 {args.size} {head} {input_size[0]}x{input_size[1]}: gate {gate}', flush=True)
+    return artifacts
+
+
+def int8_artifact(directory: Path, source: Path, input_size, frames: int) -> tuple[Path, str]:
+    """`pixio-ros quantize`'s INT8 artifact of ``source``, calibrated on the synthetic scene."""
+    from pixio_ros.data import SampleBagSpec, write_sample_bag
+    from pixio_ros.quantization import QuantizeRequest, quantize_artifact
+
+    held_out = 16
+    bag = directory / f'scene_{input_size[0]}x{input_size[1]}'
+    if not bag.exists():
+        spec = SampleBagSpec(frames=frames + held_out, height=input_size[0], width=input_size[1])
+        write_sample_bag(bag, spec)
+    output = source.with_suffix('.int8.onnx')
+    if not output.exists():
+        request = QuantizeRequest(
+            artifact=source,
+            output=output,
+            calibrate=(bag,),
+            frames=frames,
+            validate_frames=held_out,
+        )
+        quantize_artifact(request)
+    from pixio_ros.model.artifact_format import read_metadata
+
+    record = read_metadata(output).quantization
+    return output, record.summary() if record is not None else ''
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--size', default='vitb16', help='model size (default vitb16)')
@@ -355,11 +437,17 @@ def main() -> int:
     parser.add_argument('--artifacts', type=Path, help='folder to keep / reuse the exports in')
     parser.add_argument('--emulated-bf16', action='store_true', help='bf16 on CPUs without it')
     parser.add_argument('--json', type=Path, help='also write every figure here')
+    parser.add_argument(
+        '--int8-frames', type=int, default=32, help='INT8 calibration frames (0: no INT8 rows)'
+    )
     args = parser.parse_args()
     use_private_dds()
     inputs = [parse_hxw(text) for text in args.inputs.split(',')]
     node_input = args.node_input or inputs[0]
-    combos, left_out = combinations(args.emulated_bf16)
+    int8 = args.int8_frames > 0 and importlib.util.find_spec('nncf') is not None
+    combos, left_out = combinations(args.emulated_bf16, int8)
+    if not int8:
+        left_out.append("int8 (--int8-frames 0, or pip install 'pixio_ros[quantize]')")
     cpu = cpu_precision()
     print(
         f'{args.size}, random-init weights (speed does not depend on them); CPU {cpu.model}, '
@@ -374,10 +462,7 @@ def main() -> int:
         rows: list[Row] = []
         for input_size in inputs:
             for head in HEADS:
-                artifacts = {
-                    fmt: random_init_artifact(directory, args.size, head, input_size, fmt)
-                    for fmt in {combo.fmt for combo in combos}
-                }
+                artifacts = make_artifacts(directory, args, combos, head, input_size)
                 config_rows = measure_config(
                     combos, artifacts, args.size, head, input_size, args.runs
                 )
@@ -386,10 +471,7 @@ def main() -> int:
         print_dpt_share(rows)
         node_rows: list[NodeRow] = []
         if args.node_seconds > 0:
-            artifacts = {
-                fmt: random_init_artifact(directory, args.size, 'depth', node_input, fmt)
-                for fmt in {combo.fmt for combo in combos}
-            }
+            artifacts = make_artifacts(directory, args, combos, 'depth', node_input)
             node_rows = measure_nodes(node_combos(combos), artifacts, args.node_seconds, Path(tmp))
             print_nodes(args.size, f'{node_input[0]}x{node_input[1]}', node_rows)
     if args.json:

@@ -5,10 +5,11 @@ Thin on purpose: everything here is also reachable as
 -r image:=/camera/image_raw -r camera_info:=/camera/camera_info` with the Fast DDS profile
 variables exported. `cameras:=front,left` serves several cameras from one node (inputs
 `<camera>/<name>/image_raw`); `lifecycle:=true` starts the managed pixio_lifecycle_node, and
-`autostart:=true` configures and activates it. `policy:=RUN/best.safetensors` also starts
-pixio_policy_node in the same namespace, on the node's features and embedding, publishing
-`action`. The argument parsing lives in
-`pixio_ros.ros.launch_arguments` (tested without launch).
+`autostart:=true` configures and activates it. `rviz:=true` also starts rviz2 on
+config/pixio.rviz (the first camera's input image, depth/colored, points, features), or logs that
+rviz2 is not installed. `policy:=RUN/best.safetensors` also starts pixio_policy_node in the same
+namespace, on the node's features and embedding, publishing `action`. The argument parsing lives
+in `pixio_ros.ros.launch_arguments` (tested without launch).
 """
 
 import os
@@ -18,6 +19,7 @@ from launch import LaunchDescription
 from launch.actions import (
     DeclareLaunchArgument,
     EmitEvent,
+    LogInfo,
     OpaqueFunction,
     RegisterEventHandler,
     SetEnvironmentVariable,
@@ -31,18 +33,50 @@ from lifecycle_msgs.msg import Transition
 
 from pixio_ros.ros.fastdds import PROFILE_VARIABLES, profile_variables
 from pixio_ros.ros.launch_arguments import (
+    RVIZ_CONFIG,
+    RVIZ_EXECUTABLE,
+    RVIZ_MISSING,
+    RVIZ_PACKAGE,
     input_remappings,
     parse_bool_argument,
     parse_cameras_argument,
     parse_node_start,
+    rviz_installed,
+    rviz_view,
 )
 
 PACKAGE = 'pixio_ros'
 
 
-def _node(context, *args, **kwargs):
-    """The node, its parameters and remappings, resolved from the launch arguments."""
+def _actions(context, *args, **kwargs):
+    """The node and, with rviz:=true, rviz2 (or one line saying it is not installed)."""
     camera = LaunchConfiguration('camera').perform(context).rstrip('/')
+    cameras = parse_cameras_argument(LaunchConfiguration('cameras').perform(context))
+    actions = _node(context, camera, cameras)
+    if not parse_bool_argument('rviz', LaunchConfiguration('rviz').perform(context)):
+        return actions
+    if not rviz_installed():
+        return [LogInfo(msg=RVIZ_MISSING), *actions]
+    view = rviz_view(
+        LaunchConfiguration('namespace').perform(context),
+        camera,
+        cameras or (),
+        config=os.path.join(get_package_share_directory(PACKAGE), 'config', RVIZ_CONFIG),
+        fixed_frame=LaunchConfiguration('rviz_frame').perform(context),
+    )
+    rviz = Node(
+        package=RVIZ_PACKAGE,
+        executable=RVIZ_EXECUTABLE,
+        namespace=view.namespace,
+        arguments=view.arguments,
+        remappings=view.remappings,
+        output='screen',
+    )
+    return [*actions, rviz]
+
+
+def _node(context, camera, cameras):
+    """The node, its parameters and remappings, resolved from the launch arguments."""
     overrides = {}
     compressed_text = LaunchConfiguration('compressed').perform(context)
     compressed = parse_bool_argument('compressed', compressed_text)
@@ -54,7 +88,6 @@ def _node(context, *args, **kwargs):
     device = LaunchConfiguration('device').perform(context)
     if device:
         overrides['device'] = device
-    cameras = parse_cameras_argument(LaunchConfiguration('cameras').perform(context))
     if cameras is not None:
         overrides['cameras'] = list(cameras)
     start = parse_node_start(
@@ -174,12 +207,24 @@ def generate_launch_description():
                 description='with lifecycle:=true, configure and activate at once',
             ),
             DeclareLaunchArgument(
+                'rviz',
+                default_value='false',
+                description='true: also start rviz2 on config/pixio.rviz (input image, '
+                'depth/colored, points, features of the first camera), if installed',
+            ),
+            DeclareLaunchArgument(
+                'rviz_frame',
+                default_value='',
+                description="RViz's fixed frame: the camera's frame_id ('' = pixio.rviz's "
+                'camera_color_optical_frame)',
+            ),
+            DeclareLaunchArgument(
                 'policy',
                 default_value='',
                 description='policy checkpoint (RUN/best.safetensors of `pixio-ros train-policy`): '
                 "also start pixio_policy_node on the node's features ('' = none)",
             ),
             *profile_actions,
-            OpaqueFunction(function=_node),
+            OpaqueFunction(function=_actions),
         ]
     )

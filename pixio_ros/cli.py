@@ -17,6 +17,7 @@ from pixio_ros.errors import PixioRosError
 COMMANDS: dict[str, str] = {
     'demo': 'demo',
     'export': 'export',
+    'quantize': 'quantize',
     'info': 'info',
     'train-head': 'train_head',
     'train-policy': 'train_policy',
@@ -24,6 +25,7 @@ COMMANDS: dict[str, str] = {
     'make-sample-bag': 'sample_bag',
     'play': 'play',
     'bench': 'bench',
+    'features': 'features',
 }
 
 

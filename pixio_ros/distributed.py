@@ -5,9 +5,10 @@ and tells each its place through environment variables (RANK, WORLD_SIZE, LOCAL_
 MASTER_ADDR, MASTER_PORT). Commands use this module to split work deterministically
 (`shard` / `unshard`: round-robin, so the merged result is in the one-process order), to let
 only rank 0 write (`World.is_main`), to combine results (`all_sum`, `all_gather`,
-`gather_to_main`, `broadcast_from_main`) and to stop every rank with one line when one fails
-(`agreed`). Without those variables everything here is the identity on one process, so the
-commands have a single code path.
+`gather_to_main`, `broadcast_from_main`), to stop every rank with one line when one fails
+(`agreed`) and to refuse ranks that were given different inputs (`check_same_inputs`).
+Without those variables everything here is the identity on one process, so the commands
+have a single code path.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ __all__ = [
     'World',
     'agreed',
     'backend_for',
+    'check_same_inputs',
     'joined',
     'error_line',
     'shard',
@@ -45,6 +47,8 @@ T = TypeVar('T')
 ENV_RANK, ENV_WORLD_SIZE, ENV_LOCAL_RANK = 'RANK', 'WORLD_SIZE', 'LOCAL_RANK'
 COLLECTIVE_TIMEOUT = datetime.timedelta(minutes=30)
 """How long a rank waits for the others in one collective (an encoder epoch can be long)."""
+SHOWN_VALUE_CHARS = 120
+"""Longest value `check_same_inputs` prints (a list of hundreds of bags is cut)."""
 
 
 class DistributedError(PixioRosError):
@@ -341,5 +345,53 @@ def agreed(world: World, what: str) -> Iterator[None]:
     if len(failed) == world.size and len({r for _, r in failed}) == 1:
         message = reason  # every rank failed alike (a bad option, a missing file)
     else:
+        reason = reason.rstrip('.')  # the sentence goes on
         message = f'rank {rank} of {world.size} failed {what}: {reason}; every rank stopped.'
     raise RankFailedError(message, rank=rank) from error
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= SHOWN_VALUE_CHARS else f'{text[: SHOWN_VALUE_CHARS - 3]}...'
+
+
+def check_same_inputs(
+    values: dict[str, Any], world: World, *, sources: dict[str, str] | None = None
+) -> None:
+    """Refuse a run whose ranks were given different inputs (options, data, files).
+
+    Every rank must work on the same frames with the same settings: otherwise they run
+    different numbers of steps (and wait for each other until `COLLECTIVE_TIMEOUT`) or merge
+    results that do not belong together. Costs one small all-gather; call it on every rank at
+    the same point. On one process it does nothing.
+
+    Args:
+        values: What must agree, by name (picklable, compared with ``==``).
+        world: This process's rank.
+        sources: Per name, the option or input that sets it (named in the error).
+
+    Raises:
+        DistributedError: On every rank, printed once by rank 0: the first rank whose value
+            differs from rank 0's, the name and both values.
+    """
+    if not world.distributed:
+        return
+    every = all_gather(values, world, "comparing the ranks' inputs")
+    reference = every[0]
+    for rank, theirs in enumerate(every[1:], start=1):
+        names = {**reference, **theirs}
+        differing = [key for key in names if reference.get(key) != theirs.get(key)]
+        if not differing:
+            continue
+        key = differing[0]
+        source = (sources or {}).get(key)
+        more = f' ({len(differing) - 1} more values differ too)' if len(differing) > 1 else ''
+        world.failing = True
+        raise DistributedError(
+            f'rank {rank} of {world.size} was started with other inputs than rank 0: {key} is '
+            f'{_shown(theirs.get(key))} on rank {rank}, {_shown(reference.get(key))} on rank 0'
+            + (f' (set by {source})' if source else '')
+            + f'{more}; start every rank with the same command, options and files (the same '
+            'paths on every node, or a shared filesystem).',
+            reporter=0,
+        )

@@ -24,6 +24,7 @@ __all__ = [
     'atomic_output',
     'check_writable',
     'file_sha256',
+    'path_sha256',
     'write_atomically',
 ]
 
@@ -38,6 +39,21 @@ def file_sha256(path: str | os.PathLike[str]) -> str:
     with Path(path).open('rb') as stream:
         for chunk in iter(lambda: stream.read(HASH_CHUNK_BYTES), b''):
             digest.update(chunk)
+    return digest.hexdigest()
+
+
+def path_sha256(path: str | os.PathLike[str]) -> str:
+    """Hex sha256 of a file, or of a directory's files (a rosbag2 folder) taken together.
+
+    A directory hashes (relative name, file sha256) of every file below it, sorted by name, so
+    two folders share a digest only when they hold the same files with the same bytes.
+    """
+    path = Path(path)
+    if not path.is_dir():
+        return file_sha256(path)
+    digest = hashlib.sha256()
+    for file in sorted(p for p in path.rglob('*') if p.is_file()):
+        digest.update(f'{file.relative_to(path).as_posix()}\0{file_sha256(file)}\n'.encode())
     return digest.hexdigest()
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import os
+import re
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -16,7 +17,13 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.mark.parametrize(
     'relative_path',
-    ['package.xml', 'launch/pixio.launch.py', 'config/pixio.yaml', 'config/fastdds_shm.xml'],
+    [
+        'package.xml',
+        'launch/pixio.launch.py',
+        'config/pixio.yaml',
+        'config/fastdds_shm.xml',
+        'config/pixio.rviz',
+    ],
 )
 def test_share_directory_holds_installed_file(relative_path):
     from ament_index_python.packages import get_package_share_directory
@@ -25,15 +32,45 @@ def test_share_directory_holds_installed_file(relative_path):
     assert (share / relative_path).is_file(), f'{relative_path} missing from {share}'
 
 
-def test_package_xml_and_setup_py_versions_agree():
-    xml_version = ET.parse(REPO_ROOT / 'package.xml').getroot().findtext('version')
+def setup_py_version() -> str:
     setup_call = next(
         node
         for node in ast.walk(ast.parse((REPO_ROOT / 'setup.py').read_text()))
         if isinstance(node, ast.Call) and getattr(node.func, 'id', None) == 'setup'
     )
-    setup_version = next(kw.value.value for kw in setup_call.keywords if kw.arg == 'version')
-    assert xml_version == setup_version
+    return next(kw.value.value for kw in setup_call.keywords if kw.arg == 'version')
+
+
+# A CHANGELOG.rst section title (ROS format, as catkin_generate_changelog writes it) and its rule.
+RELEASE_TITLE = re.compile(r'(?P<version>\d+\.\d+\.\d+) \((?P<date>\d{4}-\d{2}-\d{2})\)')
+FORTHCOMING = 'Forthcoming'
+
+
+def changelog_sections() -> list[str]:
+    """The section titles of CHANGELOG.rst, newest first; each must be underlined with '-'."""
+    lines = (REPO_ROOT / 'CHANGELOG.rst').read_text().splitlines()
+    assert lines[:3] == ['^' * 31, 'Changelog for package pixio_ros', '^' * 31]
+    titles = []
+    for title, rule in zip(lines, lines[1:], strict=False):
+        if rule and set(rule) == {'-'}:
+            assert len(rule) == len(title), f'the rule under {title!r} must be as long as it'
+            titles.append(title)
+    return titles
+
+
+def test_package_xml_setup_py_and_changelog_versions_agree():
+    """package.xml, setup.py and the newest release of CHANGELOG.rst name one version."""
+    xml_version = ET.parse(REPO_ROOT / 'package.xml').getroot().findtext('version')
+    titles = changelog_sections()
+    # Only unreleased changes (catkin_prepare_release renames the section) may stand above.
+    releases = titles[1:] if titles and titles[0] == FORTHCOMING else titles
+    matches = [RELEASE_TITLE.fullmatch(title) for title in releases]
+    assert all(matches), f'CHANGELOG.rst section titles must be "X.Y.Z (YYYY-MM-DD)": {releases}'
+    versions = [match['version'] for match in matches if match]
+    assert versions, 'CHANGELOG.rst has no release'
+    assert xml_version == setup_py_version() == versions[0]
+    ordered = sorted(versions, key=lambda v: tuple(int(part) for part in v.split('.')))
+    assert versions == ordered[::-1], 'releases must be listed newest first'
 
 
 def test_package_xml_declares_ament_python_format_3():

@@ -50,6 +50,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f'playback speed factor (default {DEFAULT_RATE}: a 15 Hz camera)',
     )
     parser.add_argument('--device', default='cpu', help='node and training device (cpu, cuda)')
+    parser.add_argument(
+        '--rerun',
+        type=Path,
+        metavar='RUN.rrd',
+        help="also write a Rerun recording of the live run's evaluation (as eval --rerun)",
+    )
     parser.add_argument('--force', action='store_true', help='replace an existing --out')
 
 
@@ -74,6 +80,13 @@ def run(args: argparse.Namespace) -> int:
     cache.mkdir(parents=True, exist_ok=True)
     out = Path(args.out or cache / 'demo' / time.strftime('run-%Y%m%d-%H%M%S'))
     check_writable(out, force=args.force)
+    if args.rerun is not None:  # refused before anything runs, as eval would refuse it
+        from pixio_ros.evaluation.config import check_rerun_path
+        from pixio_ros.evaluation.rerun_recording import import_rerun
+
+        import_rerun()
+        check_rerun_path(args.rerun, out=out)
+        check_writable(args.rerun, force=args.force)
     held_out = demo_bag(cache, preset, seed=HELD_OUT_SEED, frames=preset.frames)
     if args.model is None:
         print(f'pixio-ros demo: {RANDOM_ENCODER_NOTE}')
@@ -94,7 +107,9 @@ def run(args: argparse.Namespace) -> int:
     parts = random_init_parts(read_metadata(out / model.name if learned else model))
     if stats['frames_out'] > 0:
         # In place (each its own atomic output) so the reports name the final paths.
-        stats['eval'] = evaluate_recording(out, align='scale_shift' if 'head' in parts else 'none')
+        stats['eval'] = evaluate_recording(
+            out, align='scale_shift' if 'head' in parts else 'none', rerun=args.rerun
+        )
     if learned is not None:
         print('scoring the untrained and the trained head on every frame of the held-out bag ...')
         stats['comparison'] = {

@@ -102,6 +102,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         '(metadata.yaml + BAG/<name>.mcap). Both open in Foxglove, ros2 bag and '
         'pixio-ros eval',
     )
+    parser.add_argument(
+        '--rerun',
+        type=Path,
+        metavar='RUN.rrd',
+        help='also write a Rerun recording of the scored frames (RGB, depths under the '
+        "camera's pinhole, both clouds, error image, per-frame metrics on the bag's timeline); "
+        'needs pixio_ros[viz]; open it with `rerun RUN.rrd`',
+    )
     parser.add_argument('--force', action='store_true', help='replace existing outputs')
     add_dataset_options(parser, split_default='test')
 
@@ -137,6 +145,7 @@ def run(args: argparse.Namespace) -> int:
         stamp_tolerance_ms=tolerance,
         max_frames=args.max_frames,
         write_bag=args.write_bag,
+        rerun=args.rerun,
         force=args.force,
         device=args.device,
         backend=args.backend,

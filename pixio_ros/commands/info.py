@@ -44,6 +44,12 @@ def run(args: argparse.Namespace) -> int:
         f'  backends: {", ".join(readers)} read it; installed here: '
         f'{", ".join(installed) or "none"} (this CPU: {cpu_precision().describe()})'
     )
+    if metadata.quantization is not None:
+        record = metadata.quantization
+        print(
+            f'  int8: {record.calibration_frames} calibration frames from '
+            f'{", ".join(record.calibration_source)}; gate vs fp32: {record.summary()}'
+        )
     parts = random_init_parts(metadata)
     if parts:
         print(f'  note: {random_init_message(parts)}.')

@@ -4,6 +4,7 @@ Samples come from bags, folders and the public depth datasets (NYUv2, KITTI, TUM
 """
 
 from pixio_ros.data.bag import BagReader, RawMessage, StampedMessage
+from pixio_ros.data.camera_topics import default_camera_info_topic, default_image_topic
 from pixio_ros.data.datasets import (
     DATASET_NAMES,
     DATASETS,
@@ -28,9 +29,27 @@ from pixio_ros.data.scene import (
     realistic_camera,
     realistic_intrinsics,
 )
+from pixio_ros.data.signals import (
+    ALIGNMENT_RULE,
+    AlignedSignal,
+    SignalRequest,
+    SignalTrack,
+    align_signal,
+    parse_signal_request,
+    read_signal_tracks,
+)
 from pixio_ros.data.stamps import StampPairing, nearest_index, pair_stamps
 
 __all__ = [
+    'ALIGNMENT_RULE',
+    'AlignedSignal',
+    'SignalRequest',
+    'SignalTrack',
+    'align_signal',
+    'default_camera_info_topic',
+    'default_image_topic',
+    'parse_signal_request',
+    'read_signal_tracks',
     'DATASETS',
     'DATASET_NAMES',
     'BagReader',

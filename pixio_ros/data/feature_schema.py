@@ -8,15 +8,17 @@ frames' stamps within each; everything here is plain strings and numbers, no hea
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Final, Literal
 
 __all__ = [
     'DEPTH',
     'EMBEDDING',
     'EPISODE',
+    'FEATURES_DTYPES',
     'FEATURES',
     'FRAME',
     'FRAME_ID',
+    'FeaturesDtype',
     'MATCHED',
     'STAMP',
     'XYZ',
@@ -36,6 +38,9 @@ FRAME_ID: Final = 'frame_id'
 FEATURES: Final = 'features'
 """(h, w, C) float32 or float16: the normed patch tokens on the patch grid, row-major, exactly the
 `feature` / `feature_f16` field of the node's `features` cloud."""
+FeaturesDtype = Literal['float32', 'float16']
+"""The value types of the features column (`--features-dtype`; the node's `features.dtype`)."""
+FEATURES_DTYPES: Final = ('float32', 'float16')
 EMBEDDING: Final = 'embedding'
 """(C,) float32: the mean of the normed class tokens, the node's `embedding` cloud."""
 XYZ: Final = 'xyz'

@@ -214,11 +214,12 @@ class LiveRun:
             stats['ply_points'] = write_ply(self.stage / POINTS_PLY, points, colors)
 
 
-def evaluate_recording(out: Path, *, align: str) -> dict[str, Any]:
+def evaluate_recording(out: Path, *, align: str, rerun: Path | None = None) -> dict[str, Any]:
     """Score the node's recorded depth in ``out/recording`` against the bag's ground truth.
 
-    Written to ``out/eval`` (in place, so its report names the final paths). Returns what the
-    demo's summary keeps: metrics kind, frames evaluated, AbsRel, delta1.
+    Written to ``out/eval`` (in place, so its report names the final paths), with a Rerun
+    recording of it at `rerun` when given. Returns what the demo's summary keeps: metrics kind,
+    frames evaluated, AbsRel, delta1.
     """
     from pixio_ros.data.sample_bag import COLOR_TOPIC, DEPTH_INFO_TOPIC, DEPTH_TOPIC
     from pixio_ros.evaluation.config import EvalConfig
@@ -234,6 +235,7 @@ def evaluate_recording(out: Path, *, align: str) -> dict[str, Any]:
             align=align,
             out=out / 'eval',
             stamp_tolerance_ms=0.0,
+            rerun=rerun,
         )
     )
     summary = document['summary']

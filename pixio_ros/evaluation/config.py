@@ -18,6 +18,8 @@ NS_PER_MS = 1_000_000
 MCAP_SUFFIX = '.mcap'
 # Suffixes of formats that --write-bag does not write (it writes mcap only).
 OTHER_BAG_SUFFIXES = ('.db3', '.bag', '.sqlite3')
+# --rerun: a Rerun recording is one file with this suffix.
+RRD_SUFFIX = '.rrd'
 
 
 # The node's align.mode values that fit (off is --align-to left out).
@@ -44,6 +46,7 @@ class EvalConfig:
         write_bag: optional output bag with the /pixio/* topics: a path ending in .mcap is
             written as that single mcap file, any other path as a rosbag2 directory (its
             metadata.yaml beside one mcap file named after the directory).
+        rerun: optional Rerun recording (.rrd) of the scored frames (`rerun_recording.py`).
         force: replace existing outputs.
         device: Engine device ('auto', 'cpu', 'cuda').
         backend: Engine backend ('auto', 'torch', 'onnxruntime', 'openvino', 'tensorrt').
@@ -73,6 +76,7 @@ class EvalConfig:
     stamp_tolerance_ms: float = 5.0
     max_frames: int | None = None
     write_bag: Path | None = None
+    rerun: Path | None = None
     force: bool = False
     device: str = 'auto'
     backend: str = 'auto'
@@ -140,6 +144,8 @@ class EvalConfig:
             )
         if self.write_bag is not None:
             self._validate_write_bag(self.write_bag)
+        if self.rerun is not None:
+            self._validate_rerun(self.rerun)
 
     def _validate_dataset(self, name: str) -> None:
         """Refuse bag-only options with a dataset (it provides images, depth and cameras)."""
@@ -183,9 +189,24 @@ class EvalConfig:
                 f'(e.g. {path.with_suffix("")}).'
             )
 
+    def _validate_rerun(self, path: Path) -> None:
+        check_rerun_path(path, out=self.out, write_bag=self.write_bag)
+
     def to_json(self) -> dict[str, Any]:
         """The configuration as JSON-friendly values (paths as strings)."""
         return {k: str(v) if isinstance(v, Path) else v for k, v in asdict(self).items()}
+
+
+def check_rerun_path(path: Path, *, out: Path, write_bag: Path | None = None) -> None:
+    """Refuse a `--rerun` path that is not an .rrd file or would overwrite another output."""
+    if path.suffix.lower() != RRD_SUFFIX:
+        raise EvaluationError(
+            f'--rerun {path}: a Rerun recording is one file ending in {RRD_SUFFIX} '
+            f'(e.g. {path.with_suffix(RRD_SUFFIX)}).'
+        )
+    others = [out] + ([write_bag] if write_bag is not None else [])
+    if any(path.resolve() == other.resolve() for other in others):
+        raise EvaluationError(f'--rerun {path} must differ from --out and --write-bag.')
 
 
 PROTOCOL_NONE = 'none'

@@ -115,7 +115,19 @@ def _check_encodings(topics: dict[str, TopicStamps], config: EvalConfig) -> None
             )
 
 
-def _read_cameras(bag: BagReader, topic: str | None) -> tuple[list[int], list[PinholeCamera]]:
+def read_cameras(
+    bag: BagReader, topic: str | None, *, without: str = 'skip 3D metrics'
+) -> tuple[list[int], list[PinholeCamera]]:
+    """Stamps and camera models of every CameraInfo on `topic` (none without a topic).
+
+    Args:
+        bag: the open bag.
+        topic: the CameraInfo topic, or None.
+        without: what omitting the option does, for the error message.
+
+    Raises:
+        EvaluationError: a CameraInfo that describes no camera, or a topic without messages.
+    """
     if topic is None:
         return [], []
     stamps, cameras = [], []
@@ -124,7 +136,7 @@ def _read_cameras(bag: BagReader, topic: str | None) -> tuple[list[int], list[Pi
             camera = PinholeCamera.from_camera_info(message.msg)
         except CameraError as err:
             raise EvaluationError(
-                f'--camera-info-topic {topic}: {err}; or omit the option to skip 3D metrics.'
+                f'--camera-info-topic {topic}: {err}; or omit the option to {without}.'
             ) from err
         stamps.append(message.stamp_ns)
         cameras.append(camera)
@@ -173,7 +185,7 @@ def build_plan(bag: BagReader, config: EvalConfig) -> EvaluationPlan:
     }
     if PREDICTION in topics:
         counts['prediction_messages'] = len(topics[PREDICTION].stamps)
-    camera_stamps, cameras = _read_cameras(bag, config.camera_info_topic)
+    camera_stamps, cameras = read_cameras(bag, config.camera_info_topic)
     return EvaluationPlan(frames, topics, counts, camera_stamps, cameras)
 
 

@@ -85,10 +85,9 @@ def plot_panel(view: FrameView, title: str, max_depth: float, path: Path) -> Non
     height, width = view.gt.shape
     scale = max(1.0, PANEL_MIN_WIDTH_PX / width)
     size = (round(width * scale), round(height * scale))
-    valid = np.isfinite(view.aligned)
     finite_gt = view.gt[np.isfinite(view.gt)]
     high = float(np.percentile(finite_gt, 99)) if finite_gt.size else max_depth
-    error = np.where(valid, np.abs(view.aligned - view.gt) / view.gt, np.nan)
+    error = view.relative_error()
     bgr = cv2.resize(
         np.ascontiguousarray(view.rgb[:, :, ::-1]), (width, height), interpolation=cv2.INTER_AREA
     )

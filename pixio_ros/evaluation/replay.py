@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 import numpy as np
 
@@ -75,6 +75,19 @@ class FrameView:
     gt: np.ndarray
     aligned: np.ndarray
 
+    def relative_error(self) -> np.ndarray:
+        """(H, W) |aligned - gt| / gt where the prediction was scored, NaN elsewhere."""
+        valid = np.isfinite(self.aligned)
+        with np.errstate(divide='ignore', invalid='ignore'):
+            return np.where(valid, np.abs(self.aligned - self.gt) / self.gt, np.nan)
+
+
+class FrameRecorder(Protocol):
+    """Receives every scored frame as it is scored (`--rerun`: `rerun_recording.RerunRecorder`)."""
+
+    def log_frame(self, result: FrameResult, view: FrameView, camera: PinholeCamera | None) -> None:
+        """Record one frame's result and arrays."""
+
 
 @dataclass
 class ReplayOutput:
@@ -120,6 +133,7 @@ class Replayer:
         aligner: `--align-to`: the node's online alignment, applied before scoring (and
             scored without it too).
         world: this process's rank; `run` and `run_samples` replay its share of the frames.
+        recorder: optional `--rerun` recording, given every scored frame.
 
     Attributes:
         gt_sizes: every (H, W) of ground truth scored (the protocol's crop boxes are reported
@@ -134,8 +148,10 @@ class Replayer:
         writer: PixioBagWriter | None = None,
         aligner: SparseAligner | None = None,
         world: World | None = None,
+        recorder: FrameRecorder | None = None,
     ) -> None:
         self.world = World() if world is None else world
+        self.recorder = recorder
         self.config = config
         self.aligner = aligner
         self.plan = plan
@@ -262,7 +278,10 @@ class Replayer:
             )
             result.chamfer, result.fscore = cloud.chamfer, cloud.fscore
         result.total_ms = (time.perf_counter() - start) * MS_PER_S
-        return result, FrameView(rgb, gt, score.aligned)
+        view = FrameView(rgb, gt, score.aligned)
+        if self.recorder is not None:
+            self.recorder.log_frame(result, view, camera)
+        return result, view
 
     def run(self, bag: BagReader, *, progress: bool = False) -> ReplayOutput:
         """Process every planned frame; results come back sorted by stamp."""
@@ -303,14 +322,15 @@ class Replayer:
     ) -> dict[int, FrameView]:
         """Re-run the samples ``numbers`` (for the report's panels) and return their arrays."""
         views = {}
-        writer, self.writer = self.writer, None  # already written during `run_samples`
+        # already written and recorded during `run_samples`
+        writer, self.writer, recorder, self.recorder = self.writer, None, self.recorder, None
         try:
             for number in sorted(set(numbers)):
                 _, view = self.process_sample(number, samples[number])
                 if view is not None:
                     views[number] = view
         finally:
-            self.writer = writer
+            self.writer, self.recorder = writer, recorder
         return views
 
     def views(self, bag: BagReader, numbers: list[int]) -> dict[int, FrameView]:
@@ -320,12 +340,13 @@ class Replayer:
         plan = self._bag_plan()
         wanted = [f for f in plan.frames if f.number in set(numbers)]
         views = {}
-        writer, self.writer = self.writer, None  # already written during `run`
+        # already written and recorded during `run`
+        writer, self.writer, recorder, self.recorder = self.writer, None, self.recorder, None
         try:
             for frame, messages in iter_frame_messages(bag, plan, wanted):
                 _, view = self.process(frame, messages)
                 if view is not None:
                     views[frame.number] = view
         finally:
-            self.writer = writer
+            self.writer, self.recorder = writer, recorder
         return views

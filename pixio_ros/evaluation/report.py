@@ -36,6 +36,8 @@ CSV_COLUMNS: Final = (
     'frame_ms',
     'detail',
 )
+# The numeric per-frame columns: the time series of a Rerun recording (`rerun_recording.py`).
+FRAME_SERIES: Final = CSV_COLUMNS[CSV_COLUMNS.index('valid_pixels') : CSV_COLUMNS.index('detail')]
 
 
 def jsonable(value: Any) -> Any:
@@ -62,29 +64,34 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
+def frame_row(f: FrameResult) -> dict[str, Any]:
+    """One frame's values by CSV column (NaN where a value does not exist)."""
+    metrics = [f.metrics.get(name, float('nan')) for name in METRIC_NAMES]
+    values = [
+        f.number,
+        f.stamp_ns,
+        f.status,
+        f.valid_pixels,
+        f.coverage,
+        f.scale,
+        f.shift,
+        *metrics,
+        f.chamfer,
+        f.fscore,
+        f.inference_ms,
+        f.total_ms,
+        f.detail,
+    ]
+    return dict(zip(CSV_COLUMNS, values, strict=True))
+
+
 def write_per_frame_csv(frames: list[FrameResult], path: Path) -> None:
     """One row per planned frame, skipped ones included with their reason."""
     with path.open('w', newline='') as handle:
         writer = csv.writer(handle)
         writer.writerow(CSV_COLUMNS)
         for f in frames:
-            metrics = [f.metrics.get(name, float('nan')) for name in METRIC_NAMES]
-            row = [
-                f.number,
-                f.stamp_ns,
-                f.status,
-                f.valid_pixels,
-                f.coverage,
-                f.scale,
-                f.shift,
-                *metrics,
-                f.chamfer,
-                f.fscore,
-                f.inference_ms,
-                f.total_ms,
-                f.detail,
-            ]
-            writer.writerow([_cell(v) for v in row])
+            writer.writerow([_cell(v) for v in frame_row(f).values()])
 
 
 def _fmt(value: Any, digits: int = 4) -> str:

@@ -8,6 +8,7 @@ aside: they are measured, not computed).
 from __future__ import annotations
 
 import contextlib
+import hashlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, cast
@@ -17,11 +18,19 @@ import numpy as np
 from pixio_ros import __version__
 from pixio_ros.data.bag import BagReader
 from pixio_ros.data.datasets import Dataset, open_dataset
-from pixio_ros.distributed import World, agreed, gather_to_main, joined, rank_device, world_from_env
+from pixio_ros.distributed import (
+    World,
+    agreed,
+    check_same_inputs,
+    gather_to_main,
+    joined,
+    rank_device,
+    world_from_env,
+)
 from pixio_ros.evaluation.config import EvalConfig
 from pixio_ros.evaluation.errors import EvaluationError
 from pixio_ros.evaluation.output_bag import PixioBagWriter
-from pixio_ros.evaluation.plan import build_plan
+from pixio_ros.evaluation.plan import EvaluationPlan, build_plan
 from pixio_ros.evaluation.plots import plot_error_histogram, plot_metrics_over_time, plot_panel
 from pixio_ros.evaluation.predictors import EnginePredictor, Predictor, TopicPredictor
 from pixio_ros.evaluation.replay import FrameView, Replayer, ReplayOutput, merge_replays
@@ -34,6 +43,7 @@ from pixio_ros.evaluation.report import (
     write_per_frame_csv,
     write_report_md,
 )
+from pixio_ros.evaluation.rerun_recording import RerunRecorder, import_rerun
 from pixio_ros.evaluation.sparse_alignment import (
     ALIGNMENT_CSV,
     ALIGNMENT_PLOT,
@@ -50,6 +60,15 @@ if TYPE_CHECKING:
 
 ENGINE_WARMUP_RUNS = 3
 MS_PER_S: Final = 1000.0
+RANK_LOCAL_OPTIONS = frozenset({'out', 'force'})
+"""Options only rank 0 uses (it alone writes DIR); the others must agree between the ranks."""
+PLAN_SOURCES = {
+    'model_sha256': '--model (the artifact file)',
+    'frame_counts': 'the frames at PATH and the pairing options',
+    'frame_stamps': 'the bag at PATH and the pairing options',
+    'bag_contents': 'the bag at PATH',
+    'dataset_contents': 'the dataset at PATH',
+}
 
 
 def _model_info(config: EvalConfig, engine: Engine | None) -> dict[str, Any]:
@@ -135,6 +154,10 @@ def _evaluate(config: EvalConfig, world: World, *, progress: bool) -> dict[str, 
                 '--write-bag is written by one process; run eval without torchrun to write '
                 'the prediction bag.'
             )
+        if world.distributed and config.rerun is not None:
+            raise EvaluationError(
+                '--rerun is written by one process; run eval without torchrun to record it.'
+            )
         if world.distributed and config.align_to is not None:
             raise EvaluationError(
                 '--align-to follows the scale from frame to frame, which needs every frame in '
@@ -145,6 +168,10 @@ def _evaluate(config: EvalConfig, world: World, *, progress: bool) -> dict[str, 
         bag_inside_out = _inside(config.write_bag, config.out)
         if config.write_bag is not None and bag_inside_out is None:
             check_writable(config.write_bag, force=config.force)
+        if config.rerun is not None:
+            import_rerun()  # before the model loads: a missing extra is one line
+            if _inside(config.rerun, config.out) is None:
+                check_writable(config.rerun, force=config.force)
     if config.dataset is not None:
         return _run_on_dataset(config, bag_inside_out, world, progress=progress)
     with BagReader(config.bag) as bag:
@@ -155,8 +182,10 @@ def _evaluate(config: EvalConfig, world: World, *, progress: bool) -> dict[str, 
                 mode = cast(AlignMode, config.align_to_mode)
                 aligner = SparseAligner(bag, config.align_to, AlignOptions(mode=mode))
             predictor, engine = _load_predictor(config, world)
-        with _outputs(config, bag_inside_out, world) as (out_dir, writer):
-            replayer = Replayer(config, plan, predictor, writer, aligner, world)
+        plan_inputs = {**_frame_inputs(plan), 'bag_contents': bag.info()}
+        check_same_inputs(_rank_inputs(config, engine, plan_inputs), world, sources=PLAN_SOURCES)
+        with _outputs(config, bag_inside_out, world) as (out_dir, writer, recorder):
+            replayer = Replayer(config, plan, predictor, writer, aligner, world, recorder)
             with agreed(world, 'replaying its frames'):
                 mine = replayer.run(bag, progress=progress)
             replay = _merged(replayer, mine, world)
@@ -172,6 +201,27 @@ def _evaluate(config: EvalConfig, world: World, *, progress: bool) -> dict[str, 
                 out_dir,
                 lambda numbers: replayer.views(bag, numbers),
             )
+
+
+def _rank_inputs(
+    config: EvalConfig, engine: Engine | None, plan_inputs: dict[str, Any]
+) -> dict[str, Any]:
+    """What every rank must share: the options, the model file and the frames it planned.
+
+    Ranks that planned other frames would replay shares of different lists, and rank 0 would
+    merge results that do not belong together.
+    """
+    options = {k: v for k, v in config.to_json().items() if k not in RANK_LOCAL_OPTIONS}
+    return {**options, 'model_sha256': None if engine is None else engine.sha256, **plan_inputs}
+
+
+def _frame_inputs(plan: EvaluationPlan) -> dict[str, Any]:
+    """The plan's pairing counts and a digest of its frames (stamps and message indices)."""
+    digest = hashlib.sha256()
+    for frame in plan.frames:
+        indices = sorted(frame.indices.items())
+        digest.update(f'{frame.number} {frame.stamp_ns} {indices}\n'.encode())
+    return {'frame_counts': plan.counts, 'frame_stamps': digest.hexdigest()}
 
 
 def _merged(replayer: Replayer, mine: ReplayOutput, world: World) -> ReplayOutput | None:
@@ -195,8 +245,10 @@ def _run_on_dataset(
     counts = {'listed': len(dataset.samples), 'selected': len(samples)}
     with agreed(world, 'loading the model'):
         predictor, engine = _load_predictor(config, world)
-    with _outputs(config, bag_inside_out, world) as (out_dir, writer):
-        replayer = Replayer(config, None, predictor, writer, world=world)
+    dataset_inputs = {'frame_counts': counts, 'dataset_contents': dataset.describe()}
+    check_same_inputs(_rank_inputs(config, engine, dataset_inputs), world, sources=PLAN_SOURCES)
+    with _outputs(config, bag_inside_out, world) as (out_dir, writer, recorder):
+        replayer = Replayer(config, None, predictor, writer, world=world, recorder=recorder)
         with agreed(world, 'replaying its frames'):
             mine = replayer.run_samples(samples, progress=progress)
         replay = _merged(replayer, mine, world)
@@ -229,13 +281,13 @@ def _open_dataset(config: EvalConfig) -> Dataset:
 @contextlib.contextmanager
 def _outputs(
     config: EvalConfig, bag_inside_out: Path | None, world: World
-) -> Iterator[tuple[Path, PixioBagWriter | None]]:
-    """(staging result directory, output bag writer or None), moved into place on success.
+) -> Iterator[tuple[Path, PixioBagWriter | None, RerunRecorder | None]]:
+    """(staging result directory, bag writer, Rerun recorder), moved into place on success.
 
     On ranks other than 0 nothing is created: the path yielded is never written.
     """
     if not world.is_main:
-        yield config.out, None
+        yield config.out, None, None
         return
     with contextlib.ExitStack() as stack:
         out_dir = stack.enter_context(atomic_output(config.out, force=config.force))
@@ -250,7 +302,12 @@ def _outputs(
             writer = stack.enter_context(
                 PixioBagWriter(bag_path, single_file=config.write_bag_single_file)
             )
-        yield out_dir, writer
+        recorder = None
+        if config.rerun is not None:
+            recorder = stack.enter_context(
+                RerunRecorder(_staged(stack, config.rerun, out_dir, config), name=str(config.bag))
+            )
+        yield out_dir, writer, recorder
 
 
 def _finish(
@@ -316,6 +373,16 @@ def _write_plots(
             plot_panel(frame_views[number], title, config.max_depth, out_dir / PLOT_FILES[key])
             written[key] = PLOT_FILES[key]
     return written
+
+
+def _staged(stack: contextlib.ExitStack, path: Path, out_dir: Path, config: EvalConfig) -> Path:
+    """Where to write the output file `path`: inside the staged results, or staged beside it."""
+    inside = _inside(path, config.out)
+    if inside is None:
+        return stack.enter_context(atomic_output(path, force=config.force))
+    staged = out_dir / inside
+    staged.parent.mkdir(parents=True, exist_ok=True)
+    return staged
 
 
 def _inside(path: Path | None, directory: Path) -> Path | None:

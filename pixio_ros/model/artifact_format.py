@@ -44,6 +44,7 @@ import torch
 
 from pixio_ros.files import file_sha256
 from pixio_ros.model.errors import ModelError
+from pixio_ros.model.quantization_record import QuantizationRecord
 
 __all__ = [
     'DENSE_OUTPUTS',
@@ -53,10 +54,12 @@ __all__ = [
     'FORMAT_SUFFIXES',
     'FORMAT_TITLES',
     'FORMAT_VERSION',
+    'INT8',
     'METADATA_FILE',
     'ONNX_MIN_OPSET',
     'NO_HEAD',
     'OUTPUT_NAMES',
+    'PRECISIONS',
     'ArtifactError',
     'ArtifactFormat',
     'ArtifactMetadata',
@@ -102,13 +105,18 @@ _FORMAT_NOUNS: dict[ArtifactFormat, str] = {
     'onnx': 'an ONNX model',
 }
 
-Precision = Literal['fp32', 'fp16', 'bf16']
+Precision = Literal['fp32', 'fp16', 'bf16', 'int8']
+PRECISIONS: tuple[Precision, ...] = ('fp32', 'fp16', 'bf16', 'int8')
+"""What an artifact is compiled in and a backend computes in. ``int8`` is an ONNX artifact with
+quantise / dequantise pairs, written by `pixio-ros quantize` (never by export), that carries a
+`QuantizationRecord`."""
+INT8: Precision = 'int8'
 DTYPES: dict[Precision, torch.dtype] = {
     'fp32': torch.float32,
     'fp16': torch.float16,
     'bf16': torch.bfloat16,
 }
-"""Weights / activations precision names and their torch dtypes (export and Engine alike)."""
+"""The precisions torch computes and exports in, with their torch dtypes (export and Engine)."""
 
 OUTPUT_NAMES: tuple[str, ...] = ('depth', 'points', 'confidence', 'features', 'embedding')
 """Every output an artifact may provide (a subset, named in its metadata ``outputs``)."""
@@ -223,6 +231,7 @@ class ArtifactMetadata:
         torch_version: torch that wrote the file.
         sources: sha256 of each named source checkpoint (encoder, head).
         parity_max_abs_diff: Max |compiled - eager| measured at export; None before the check.
+        quantization: How an ``int8`` artifact was quantised and gated; None for the others.
     """
 
     format_version: int
@@ -243,9 +252,16 @@ class ArtifactMetadata:
     torch_version: str
     sources: Mapping[str, str] = field(default_factory=dict, hash=False)
     parity_max_abs_diff: float | None = None
+    quantization: QuantizationRecord | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        """The JSON-shaped dict (lists for tuples), as embedded in the file and published."""
+        """The JSON-shaped dict (lists for tuples), as embedded in the file and published.
+
+        ``quantization`` appears only in INT8 artifacts, so other artifacts' JSON is unchanged.
+        """
+        quantization = (
+            {} if self.quantization is None else {'quantization': self.quantization.as_dict()}
+        )
         return {
             'format_version': self.format_version,
             'format': self.format,
@@ -265,6 +281,7 @@ class ArtifactMetadata:
             'torch_version': self.torch_version,
             'sources': dict(self.sources),
             'parity_max_abs_diff': self.parity_max_abs_diff,
+            **quantization,
         }
 
     def to_json(self) -> str:
@@ -305,11 +322,24 @@ class ArtifactMetadata:
             encoder_pretrained=fields.flag('encoder_pretrained'),
             head_trained=fields.flag('head_trained'),
             feature_layout=fields.text('feature_layout'),
-            dtype=fields.choice('dtype', tuple(DTYPES)),
+            dtype=fields.choice('dtype', PRECISIONS),
             torch_version=fields.text('torch_version'),
             sources=fields.sha_map('sources'),
             parity_max_abs_diff=fields.optional_non_negative_float('parity_max_abs_diff'),
+            quantization=_quantization(data, source),
         )
+        if (metadata.dtype == INT8) != (metadata.quantization is not None):
+            raise ArtifactError(
+                f'{source} metadata has dtype {metadata.dtype} '
+                f'{"without" if metadata.dtype == INT8 else "with"} a quantization record; an '
+                'int8 artifact comes from `pixio-ros quantize` and only it carries one; '
+                f'{REEXPORT_HINT}'
+            )
+        if metadata.dtype == INT8 and metadata.format != 'onnx':
+            raise ArtifactError(
+                f'{source} metadata says an int8 {metadata.format} artifact; only ONNX artifacts '
+                f'are quantised (`pixio-ros quantize MODEL.onnx ...`); {REEXPORT_HINT}'
+            )
         height, width = metadata.input_size
         if height % metadata.patch_size or width % metadata.patch_size:
             raise ArtifactError(
@@ -317,6 +347,16 @@ class ArtifactMetadata:
                 f'{metadata.patch_size}; {REEXPORT_HINT}'
             )
         return metadata
+
+
+def _quantization(data: Mapping[str, Any], source: str) -> QuantizationRecord | None:
+    """The typed ``quantization`` record, None when absent."""
+    if data.get('quantization') is None:
+        return None
+    try:
+        return QuantizationRecord.from_dict(data['quantization'], source=source)
+    except ModelError as err:
+        raise ArtifactError(str(err)) from err
 
 
 _T = TypeVar('_T', bound=str)

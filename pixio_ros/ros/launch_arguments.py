@@ -1,7 +1,9 @@
 """Launch-argument parsing for launch/pixio.launch.py, kept pure so it is tested without launch.
 
 Launch arguments arrive as strings; `compressed:=yes` used to turn silently into false. The launch
-file is thin and calls these functions, which either return a typed value or refuse the text.
+file is thin and calls these functions, which either return a typed value or refuse the text. The
+RViz view (`rviz:=true`) is resolved here too: where rviz2 runs and how its topics are remapped so
+that the relative topics of `config/pixio.rviz` land on the node's outputs and input.
 """
 
 from __future__ import annotations
@@ -11,22 +13,39 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
+from ament_index_python.packages import PackageNotFoundError, get_package_prefix
+
 __all__ = [
     'FALSE_WORDS',
     'LIFECYCLE_EXECUTABLE',
     'NODE_EXECUTABLE',
+    'RVIZ_CONFIG',
+    'RVIZ_EXECUTABLE',
+    'RVIZ_MISSING',
+    'RVIZ_PACKAGE',
     'TRUE_WORDS',
     'NodeStart',
+    'RvizView',
     'input_remappings',
     'parse_bool_argument',
     'parse_cameras_argument',
     'parse_node_start',
+    'rviz_installed',
+    'rviz_view',
 ]
 
 TRUE_WORDS: Final = frozenset({'true', '1', 'yes'})
 FALSE_WORDS: Final = frozenset({'false', '0', 'no'})
 NODE_EXECUTABLE: Final = 'pixio_node'
 LIFECYCLE_EXECUTABLE: Final = 'pixio_lifecycle_node'
+RVIZ_PACKAGE: Final = 'rviz2'
+RVIZ_EXECUTABLE: Final = 'rviz2'
+RVIZ_CONFIG: Final = 'pixio.rviz'
+"""The RViz configuration in the package's share/config directory."""
+RVIZ_MISSING: Final = (
+    'rviz:=true: rviz2 is not installed (apt install ros-$ROS_DISTRO-rviz2); '
+    'starting the node without it'
+)
 _NAME_SEPARATORS = re.compile(r'[,\s]+')
 
 
@@ -119,3 +138,54 @@ def parse_node_start(lifecycle: str, autostart: str) -> NodeStart:
             'processes from the start); add lifecycle:=true or leave autostart out.'
         )
     return NodeStart(lifecycle=managed, autostart=start)
+
+
+@dataclass(frozen=True)
+class RvizView:
+    """How the launch file starts rviz2 on `config/pixio.rviz`.
+
+    The configuration names topics relative to the node (`image`, `depth/colored`, `points`,
+    `features`), so rviz2 runs in the node's namespace with the node's input remappings and shows
+    whatever namespace and camera the launch arguments chose.
+
+    Attributes:
+        namespace: rviz2's namespace (the node's; with several cameras the first camera's).
+        remappings: the input remappings that put `image` on the camera driver's topic.
+        arguments: rviz2's command line (`-d CONFIG`, and `-f FRAME` for another fixed frame).
+    """
+
+    namespace: str
+    remappings: list[tuple[str, str]]
+    arguments: list[str]
+
+
+def rviz_view(
+    namespace: str, camera: str, cameras: Sequence[str], *, config: str, fixed_frame: str = ''
+) -> RvizView:
+    """The rviz2 process that shows the node's first (or only) camera.
+
+    Args:
+        namespace: the node's namespace launch argument ('' = the root).
+        camera: the `camera` launch argument (input prefix).
+        cameras: the cameras of a several-camera node (empty for one camera); RViz shows the first.
+        config: path of `config/pixio.rviz`.
+        fixed_frame: RViz's fixed frame, the camera's frame_id ('' = the configuration's).
+    """
+    first = cameras[0] if cameras else ''
+    view_namespace = '/'.join(part for part in (namespace.rstrip('/'), first) if part)
+    source = f'{camera.rstrip("/")}/{first}' if first else camera
+    arguments = ['-d', config] + (['-f', fixed_frame] if fixed_frame else [])
+    return RvizView(
+        namespace=view_namespace,
+        remappings=input_remappings(source, ()),
+        arguments=arguments,
+    )
+
+
+def rviz_installed() -> bool:
+    """Whether rviz2 is in the ament index (AMENT_PREFIX_PATH), where launch_ros looks for it."""
+    try:
+        get_package_prefix(RVIZ_PACKAGE)
+    except PackageNotFoundError:
+        return False
+    return True

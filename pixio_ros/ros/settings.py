@@ -51,7 +51,7 @@ __all__ = [
 ]
 
 Reliability: TypeAlias = Literal['best_effort', 'reliable']
-Precision: TypeAlias = Literal['fp32', 'fp16', 'bf16']
+Precision: TypeAlias = Literal['fp32', 'fp16', 'bf16', 'int8']
 # pixio_ros.runtime.backends.BACKEND_CHOICES, written out: this module must not import torch.
 Backend: TypeAlias = Literal['auto', 'torch', 'onnxruntime', 'openvino', 'tensorrt']
 DepthResolution: TypeAlias = Literal['camera', 'model']
@@ -243,8 +243,9 @@ _DESCRIPTIONS: dict[str, _Description] = {
     ),
     'precision': _Description(
         'Precision the backend computes in: fp32; bf16 on CPUs with native bf16 (AVX-512 BF16, '
-        'AMX), about 2x fp32 there; fp16 on NVIDIA GPUs. Beyond tolerance of fp32 at start-up '
-        'it is refused.',
+        'AMX), about 2x fp32 there; fp16 on NVIDIA GPUs; int8 for an INT8 artifact of '
+        '`pixio-ros quantize` (and only for one; never chosen by auto) on openvino, onnxruntime '
+        '(CPU) or tensorrt. Beyond tolerance of its reference at start-up it is refused.',
         read_only=True,
     ),
     'backend': _Description(

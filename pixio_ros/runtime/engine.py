@@ -24,9 +24,9 @@ import torch.nn.functional as F  # noqa: N812 (the usual alias)
 
 from pixio_ros.model.artifact_format import (
     DENSE_OUTPUTS,
-    DTYPES,
     EXPORT_HINT,
     OUTPUT_NAMES,
+    PRECISIONS,
     ArtifactMetadata,
     RandomInitWarning,
     random_init_message,
@@ -45,6 +45,7 @@ __all__ = [
     'EngineError',
     'Prediction',
     'RandomInitWarning',
+    'model_input',
     'resolve_device',
 ]
 
@@ -95,6 +96,23 @@ def _check_input(rgb: np.ndarray, output_size: tuple[int, int] | None) -> None:
         raise EngineError(f'output_size {output_size} must be (H, W) with positive values')
 
 
+def model_input(image: torch.Tensor, input_size: tuple[int, int]) -> torch.Tensor:
+    """(H, W, 3) uint8 -> (1, H_in, W_in, 3) uint8, resized (antialiased) where it lies.
+
+    The one resize from a camera image to an artifact's input: the Engine runs it on the device
+    before every forward pass, and INT8 calibration feeds its frames through it, so calibration
+    sees exactly what the node's model sees.
+    """
+    if tuple(image.shape[:2]) == tuple(input_size):
+        return image.unsqueeze(0)
+    nchw = image.permute(2, 0, 1).unsqueeze(0).float()
+    resized = F.interpolate(
+        nchw, size=tuple(input_size), mode='bilinear', align_corners=False, antialias=True
+    )
+    as_uint8 = resized.round_().clamp_(0, UINT8_MAX).to(torch.uint8)
+    return as_uint8.permute(0, 2, 3, 1).contiguous()
+
+
 class Engine:
     """A Pixio artifact loaded on a device, warmed up and ready for `infer`.
 
@@ -103,8 +121,10 @@ class Engine:
             the format is read from the content, so the name does not matter).
         device: 'auto' (cuda if available), 'cpu', 'cuda' or 'cuda:N'; the openvino backend
             also takes OpenVINO's 'GPU' / 'NPU'.
-        precision: 'fp32', 'fp16' or 'bf16'; bf16 is fast on CPUs with native bf16 (AVX-512
-            BF16, AMX; `pixio_ros.runtime.precision`), fp16 on NVIDIA GPUs.
+        precision: 'fp32', 'fp16', 'bf16' or 'int8'; bf16 is fast on CPUs with native bf16
+            (AVX-512 BF16, AMX; `pixio_ros.runtime.precision`), fp16 on NVIDIA GPUs; int8 runs
+            an artifact from `pixio-ros quantize` (and only such an artifact) on openvino,
+            onnxruntime (CPU) or tensorrt.
         warmup_runs: forward passes at start-up so the first frame is not slow.
         backend: 'auto' (the fastest installed backend that reads the artifact on the device),
             'torch', 'onnxruntime', 'openvino' or 'tensorrt' (`pixio_ros.runtime.backends`).
@@ -135,10 +155,10 @@ class Engine:
         backend: str = 'auto',
     ):
         path = Path(artifact_path).expanduser()
-        checked = next((name for name in DTYPES if name == precision), None)
+        checked = next((name for name in PRECISIONS if name == precision), None)
         if checked is None:
             raise EngineError(
-                f'precision {precision!r} is not supported; use one of {", ".join(DTYPES)}'
+                f'precision {precision!r} is not supported; use one of {", ".join(PRECISIONS)}'
             )
         if warmup_runs < 0:
             raise EngineError(f'warmup_runs is {warmup_runs}; use 0 or more')
@@ -205,15 +225,8 @@ class Engine:
         return self._pinned.to(self.device, non_blocking=True)
 
     def _model_input(self, image: torch.Tensor) -> torch.Tensor:
-        """(H, W, 3) uint8 -> (1, H_in, W_in, 3) uint8, resized (antialiased) on the device."""
-        if tuple(image.shape[:2]) == self.input_size:
-            return image.unsqueeze(0)
-        nchw = image.permute(2, 0, 1).unsqueeze(0).float()
-        resized = F.interpolate(
-            nchw, size=self.input_size, mode='bilinear', align_corners=False, antialias=True
-        )
-        as_uint8 = resized.round_().clamp_(0, UINT8_MAX).to(torch.uint8)
-        return as_uint8.permute(0, 2, 3, 1).contiguous()
+        """`model_input` at this artifact's input size."""
+        return model_input(image, self.input_size)
 
     def infer(
         self,

@@ -18,6 +18,23 @@ from torch import Tensor, nn
 from pixio_ros.distributed import World, all_sum
 from pixio_ros.training.errors import TrainingError
 from pixio_ros.training.losses import Total
+from pixio_ros.training.run_files import RESUME_INVARIANTS
+
+RANK_INVARIANTS = {
+    'sources': 'the training data (--bag/--data/--dataset PATH)',
+    **RESUME_INVARIANTS,
+    'frame_stamps': 'the training data (--bag/--data/--dataset PATH)',
+    'cache_dir': '--cache-dir',
+    'stop_after_epochs': '--stop-after-epochs',
+}
+"""What every rank of one run must be given alike, with the option or input that sets it.
+
+The settings a resumed run must keep, the frames' capture stamps (another recording under
+the same path), and the options that change how many collective steps a rank takes (a rank
+that stops after fewer epochs, or exchanges cached features another way, would leave the
+others waiting). The data's sources come first: a path that differs between nodes is the
+likely cause, and it reads better than the data's fingerprint.
+"""
 
 
 def local_positions(batch_size: int, world: World) -> list[int]:
@@ -93,6 +110,7 @@ def data_parallel(head: nn.Module, world: World, device: torch.device) -> nn.Mod
 
 
 __all__ = [
+    'RANK_INVARIANTS',
     'data_parallel',
     'global_total',
     'has_batch_norm',

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import secrets
 from collections.abc import Sequence
 from pathlib import Path
 
 import torch
 from torch import Tensor
 
-from pixio_ros.distributed import World, agreed, all_gather, shard
+from pixio_ros.distributed import World, agreed, all_gather, broadcast_from_main, shard
 from pixio_ros.files import write_atomically
 from pixio_ros.model import PixioNet
 from pixio_ros.model.sizes import PATCH_SIZE
@@ -78,10 +79,69 @@ def frame_key(example: Example, encoder_key: str) -> str:
 
 
 def _read_maps(path: Path, stages: int) -> list[Tensor]:
+    """One frame's maps from the cache directory.
+
+    Raises:
+        TrainingError: The file is missing, unreadable or holds other maps.
+    """
+    from safetensors import SafetensorError
     from safetensors.torch import load_file
 
-    tensors = load_file(str(path))
-    return [tensors[f'map{stage}'] for stage in range(stages)]
+    try:
+        tensors = load_file(str(path))
+        return [tensors[f'map{stage}'] for stage in range(stages)]
+    except (OSError, SafetensorError, KeyError) as err:
+        reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
+        raise TrainingError(
+            f'cached features {path} cannot be read ({reason}); give --cache-dir a directory '
+            'every rank can read, and delete a damaged file (it is encoded again).'
+        ) from err
+
+
+def _probe_name(token: str, rank: int) -> str:
+    return f'.rank{rank}-{token}.probe'
+
+
+def check_shared(cache_dir: Path, world: World) -> None:
+    """Refuse a cache directory the ranks do not share, before any frame is encoded into it.
+
+    Each rank reads the files the others write there, so every rank must see the same
+    directory (a shared filesystem across nodes). Each rank leaves an empty probe file and
+    looks for the others'; the probes are removed again.
+
+    Raises:
+        TrainingError: A rank cannot write the directory or does not see another's probe.
+    """
+    if not world.distributed:
+        return
+    token = broadcast_from_main(secrets.token_hex(8), world, 'naming the cache probes')
+    probe = cache_dir / _probe_name(token, world.rank)
+    try:
+        with agreed(world, 'writing into the feature cache directory'):
+            try:
+                cache_dir.mkdir(parents=True, exist_ok=True)
+                probe.write_bytes(b'')
+            except OSError as err:
+                raise TrainingError(
+                    f'--cache-dir {cache_dir} cannot be written ({err.strerror or err}); give '
+                    '--cache-dir a directory every rank can write.'
+                ) from err
+        with agreed(world, 'checking the feature cache directory'):
+            unseen = [
+                rank
+                for rank in range(world.size)
+                if not (cache_dir / _probe_name(token, rank)).is_file()
+            ]
+            if unseen:
+                ranks = ', '.join(str(rank) for rank in unseen)
+                raise TrainingError(
+                    f'--cache-dir {cache_dir} is not shared between the ranks: it lacks what '
+                    f'rank {ranks} wrote there (a directory local to each node?); give '
+                    '--cache-dir a directory every rank can read (a shared filesystem), or '
+                    'leave it out (the ranks then exchange the features in memory).'
+                )
+    finally:
+        probe.unlink(missing_ok=True)
 
 
 def _write_maps(path: Path, maps: list[Tensor]) -> None:
@@ -109,10 +169,12 @@ def build_feature_cache(
     ranks exchange their maps, so each frame is encoded once per run. With ``cache_dir`` the
     maps are files (one per frame, named by `frame_key`, written by the rank that encoded
     them): frames found there are not encoded again, by a later run with any number of
-    processes (the directory must be shared between nodes for that).
+    processes. Every rank reads the others' files, so the directory must be one that every
+    rank sees (`check_shared`, before any encoding).
 
     Raises:
-        TrainingError: The cache would exceed ``limit_gb`` (checked before any encoding).
+        TrainingError: The cache would exceed ``limit_gb``, or ``cache_dir`` is not shared
+            between the ranks (both checked before any encoding); a cached file is unreadable.
     """
     world = World() if world is None else world
     needed = cache_bytes(net, len(samples), input_size)
@@ -137,6 +199,7 @@ def build_feature_cache(
     stages = len(net.head_positions)
     paths: list[Path | None] = [None] * len(examples)
     if cache_dir is not None:
+        check_shared(cache_dir, world)
         paths = [cache_dir / f'{frame_key(e, encoder_key)}{CACHE_SUFFIX}' for e in examples]
     mine: dict[int, list[Tensor]] = {}
     encoded = 0
@@ -155,11 +218,12 @@ def build_feature_cache(
             maps.update(part)
     else:
         all_gather(None, world, 'writing cached features')  # every rank's files are in place
-        maps = {
-            i: mine[i] if i in mine else _read_maps(path, stages)
-            for i, path in enumerate(paths)
-            if path is not None
-        }
+        with agreed(world, 'reading the feature cache'):
+            maps = {
+                i: mine[i] if i in mine else _read_maps(path, stages)
+                for i, path in enumerate(paths)
+                if path is not None
+            }
     cache = FeatureCache([maps[i] for i in range(len(examples))], examples)
     cache.encoded = sum(all_gather(encoded, world, 'counting cached features'))
     cache.reused = len(examples) - cache.encoded

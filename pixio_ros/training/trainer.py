@@ -14,6 +14,7 @@ complete epoch, so the last complete one survives.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import sys
@@ -27,7 +28,13 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from pixio_ros.distributed import World, agreed, broadcast_from_main, rank_device
+from pixio_ros.distributed import (
+    World,
+    agreed,
+    broadcast_from_main,
+    check_same_inputs,
+    rank_device,
+)
 from pixio_ros.files import write_atomically
 from pixio_ros.model import (
     HeadInfo,
@@ -41,6 +48,7 @@ from pixio_ros.model import (
 from pixio_ros.training.augment import FLIP_PROBABILITY, Example, augment, draw, flip_targets
 from pixio_ros.training.config import TrainConfig
 from pixio_ros.training.data_parallel import (
+    RANK_INVARIANTS,
     data_parallel,
     global_total,
     local_positions,
@@ -195,6 +203,17 @@ class HeadTrainer:
             'val_data': frames_fingerprint(self.val_samples),
         }
 
+    def rank_inputs(self) -> dict[str, Any]:
+        """What this rank was given that every rank must share (`RANK_INVARIANTS`)."""
+        samples = [*self.train_samples, *self.val_samples]
+        stamps = hashlib.sha256(' '.join(str(s.stamp_ns) for s in samples).encode())
+        values = {
+            **self.run_config(),
+            'sources': list(dict.fromkeys(s.source for s in samples)),
+            'frame_stamps': stamps.hexdigest(),
+        }
+        return {key: values.get(key) for key in RANK_INVARIANTS}
+
     def _head_info(self) -> HeadInfo:
         """What the saved head checkpoints record about themselves."""
         return HeadInfo(
@@ -331,9 +350,11 @@ class HeadTrainer:
         """(first epoch, history so far, best score): a fresh run directory or the resumed one.
 
         Nothing is written before every check has passed (and the cache is built), so a
-        refused or failed start leaves the run directory as it was.
+        refused or failed start leaves the run directory as it was. The ranks first compare
+        what they were given: ranks with other frames or options are refused with one line.
         """
         config, world = self.config, self.world
+        check_same_inputs(self.rank_inputs(), world, sources=RANK_INVARIANTS)
         continuing = False
         with agreed(world, 'checking the run directory'):
             if world.is_main:

@@ -10,10 +10,16 @@ import warnings
 
 import pytest
 import torch
-from distributed_launch import RANK_THREADS, torchrun_command, torchrun_env
+from distributed_launch import RANK_THREADS, error_lines, launch, torchrun_command, torchrun_env
 
 from pixio_ros.cli import main
-from pixio_ros.data.sample_bag import COLOR_INFO_TOPIC, COLOR_TOPIC, DEPTH_TOPIC
+from pixio_ros.data.sample_bag import (
+    COLOR_INFO_TOPIC,
+    COLOR_TOPIC,
+    DEPTH_TOPIC,
+    SampleBagSpec,
+    write_sample_bag,
+)
 
 TIMING_COLUMNS = ('inference_ms', 'frame_ms')
 TIMING_LINES = ('- Engine inference:', '- replay throughput:')
@@ -33,6 +39,12 @@ def without_timings(name: str, data: bytes) -> object:
     return data
 
 
+def eval_argv(bag, model) -> list[str]:
+    argv = ['eval', str(bag), '--model', str(model), '--device', 'cpu']
+    argv += ['--image-topic', COLOR_TOPIC, '--depth-topic', DEPTH_TOPIC]
+    return [*argv, '--camera-info-topic', COLOR_INFO_TOPIC, '--out', 'eval']
+
+
 def results(directory) -> dict[str, object]:
     return {p.name: without_timings(p.name, p.read_bytes()) for p in sorted(directory.iterdir())}
 
@@ -41,10 +53,7 @@ def results(directory) -> dict[str, object]:
 def test_two_ranks_write_the_one_process_result(
     sample_bag, tiny_artifact, tmp_path, monkeypatch, capsys
 ):
-    model = tiny_artifact('depth', (64, 96))
-    argv = ['eval', str(sample_bag), '--model', str(model), '--device', 'cpu']
-    argv += ['--image-topic', COLOR_TOPIC, '--depth-topic', DEPTH_TOPIC]
-    argv += ['--camera-info-topic', COLOR_INFO_TOPIC, '--out', 'eval']  # the same relative DIR
+    argv = eval_argv(sample_bag, tiny_artifact('depth', (64, 96)))  # the same relative DIR
     (tmp_path / 'two').mkdir()
     launched = subprocess.run(
         torchrun_command(argv, 2),
@@ -76,3 +85,26 @@ def test_two_ranks_write_the_one_process_result(
     assert document['summary']['speed']['processes'] == 2
     assert document['summary']['frames']['evaluated'] == document['summary']['frames']['paired']
     assert document['summary']['points_3d'] is not None
+
+
+@pytest.mark.timeout(300)
+def test_ranks_that_plan_other_frames_are_refused_with_one_line(
+    sample_bag, sample_spec, tiny_artifact, tmp_path
+):
+    dirs = [tmp_path / f'rank{rank}' for rank in range(2)]
+    for directory in dirs:
+        directory.mkdir()
+    (dirs[0] / 'bag').symlink_to(sample_bag)  # the same relative PATH, another recording
+    other = SampleBagSpec(frames=sample_spec.frames + 2, height=48, width=64)
+    write_sample_bag(dirs[1] / 'bag', other)
+    ranks = launch(eval_argv('bag', tiny_artifact('depth', (64, 96))), dirs)
+    assert [rank.returncode for rank in ranks] == [1, 1], ranks[0].stderr[-3000:]
+    (line,) = [line for rank in ranks for line in error_lines(rank.stderr, 'eval')]
+    assert line in ranks[0].stderr
+    assert line.startswith(
+        'pixio-ros eval: error: rank 1 of 2 was started with other inputs than rank 0: '
+        f"frame_counts is {{'image_messages': {other.frames}, "
+    ), line
+    assert f"on rank 1, {{'image_messages': {sample_spec.frames}, " in line
+    assert '(set by the frames at PATH and the pairing options)' in line
+    assert not (dirs[0] / 'eval').exists()

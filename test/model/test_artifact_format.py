@@ -279,7 +279,8 @@ def test_archive_torch_cannot_load_is_one_line_without_torch_log(pt2_path, tmp_p
         ),
         (lambda m: {**m, 'outputs': ['depth', 'normals']}, r"provides outputs \['depth', 'norm"),
         (lambda m: {**m, 'head_trained': 'no'}, r"field 'head_trained' is 'no', expected true"),
-        (lambda m: {**m, 'dtype': 'int8'}, r"field 'dtype' is 'int8', expected one of fp32"),
+        (lambda m: {**m, 'dtype': 'int4'}, r"field 'dtype' is 'int4', expected one of fp32"),
+        (lambda m: {**m, 'dtype': 'int8'}, r'dtype int8 without a quantization record'),
         (lambda m: {**m, 'max_depth': -1}, r"field 'max_depth' is -1, expected null or a pos"),
         (lambda m: {**m, 'embed_dim': True}, r"field 'embed_dim' is True, expected a positive"),
     ],
@@ -290,6 +291,21 @@ def test_bad_metadata_is_refused_naming_the_field(ts_path, tmp_path, edit, messa
         load_artifact(path)
     assert str(info.value).startswith(str(path)) and '\n' not in str(info.value)
     assert 'pixio-ros export' in str(info.value) or 'update pixio_ros' in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ('record', 'message'),
+    [
+        ({'figures': {}}, r'quantization\.tool is None, expected a non-empty string'),
+        ({'figures': {'depth': 1}}, r'quantization\.figures is .*, expected an object of numbers'),
+        ('yes', r'quantization\. is .yes., expected an object'),
+    ],
+)
+def test_a_bad_quantization_record_is_refused_naming_the_field(ts_path, tmp_path, record, message):
+    path = with_metadata(ts_path, tmp_path / 'odd.ts', lambda m: {**m, 'quantization': record})
+    with pytest.raises(ArtifactError, match=message) as info:
+        load_artifact(path)
+    assert str(info.value).startswith(str(path)) and 'pixio-ros quantize' in str(info.value)
 
 
 def test_corrupt_metadata_json(ts_path, tmp_path):
@@ -328,4 +344,5 @@ def test_loading_never_imports_the_model_code(ts_path):
         'pixio_ros.model',
         'pixio_ros.model.artifact_format',
         'pixio_ros.model.errors',
+        'pixio_ros.model.quantization_record',
     }

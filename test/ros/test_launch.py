@@ -37,6 +37,8 @@ def test_launch_file_declares_the_documented_arguments():
             'lifecycle',
             'autostart',
             'policy',
+            'rviz',
+            'rviz_frame',
         ]
     )
 
@@ -106,5 +108,6 @@ def test_launch_file_parses_compressed_with_the_tested_function():
         and node.args
         and isinstance(node.args[0], ast.Constant)
     ]
-    assert calls == ['compressed']  # lifecycle and autostart go through parse_node_start
+    # lifecycle and autostart go through parse_node_start
+    assert sorted(calls) == ['compressed', 'rviz']
     assert "in ('true', '1')" not in LAUNCH_FILE.read_text()

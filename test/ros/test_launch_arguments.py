@@ -10,10 +10,14 @@ import pytest
 from pixio_ros.ros.launch_arguments import (
     LIFECYCLE_EXECUTABLE,
     NODE_EXECUTABLE,
+    RVIZ_MISSING,
+    RVIZ_PACKAGE,
     NodeStart,
     input_remappings,
     parse_cameras_argument,
     parse_node_start,
+    rviz_installed,
+    rviz_view,
 )
 
 REPO = Path(__file__).resolve().parents[2]
@@ -114,3 +118,43 @@ def test_launch_file_starts_each_executable_by_its_console_script_name():
     setup_text = (REPO / 'setup.py').read_text()
     for executable in (NODE_EXECUTABLE, LIFECYCLE_EXECUTABLE):
         assert f"'{executable} = pixio_ros.ros." in setup_text
+
+
+@pytest.mark.parametrize(
+    ('namespace', 'camera', 'cameras', 'view_namespace', 'image'),
+    [
+        ('', '/camera', (), '', '/camera/image_raw'),
+        ('/robot/', '/robot/camera/', (), '/robot', '/robot/camera/image_raw'),
+        ('pixio', '/', ('front', 'left'), 'pixio/front', '/front/image_raw'),
+        ('', '/rig', ('arm/wrist',), 'arm/wrist', '/rig/arm/wrist/image_raw'),
+    ],
+)
+def test_rviz_runs_where_the_first_cameras_outputs_are(
+    namespace, camera, cameras, view_namespace, image
+):
+    view = rviz_view(namespace, camera, cameras, config='/share/pixio.rviz')
+    assert view.namespace == view_namespace
+    assert ('image', image) in view.remappings
+    assert view.arguments == ['-d', '/share/pixio.rviz']
+
+
+def test_rviz_fixed_frame_argument():
+    view = rviz_view('', '/camera', (), config='c.rviz', fixed_frame='zed_left_optical_frame')
+    assert view.arguments == ['-d', 'c.rviz', '-f', 'zed_left_optical_frame']
+
+
+def test_rviz_installed_reads_the_ament_index(tmp_path, monkeypatch):
+    """An ament prefix with an rviz2 marker counts as installed; the venv's prefix has none."""
+    marker = tmp_path / 'share' / 'ament_index' / 'resource_index' / 'packages' / RVIZ_PACKAGE
+    monkeypatch.setenv('AMENT_PREFIX_PATH', str(tmp_path))
+    assert not rviz_installed()
+    marker.parent.mkdir(parents=True)
+    marker.touch()
+    assert rviz_installed()
+
+
+def test_launch_file_starts_rviz_through_the_tested_helpers_or_says_it_is_missing():
+    names = called_names(launch_tree())
+    assert {'rviz_installed', 'rviz_view', 'LogInfo'} <= names
+    assert 'not installed' in RVIZ_MISSING and 'rviz2' in RVIZ_MISSING
+    assert '\n' not in RVIZ_MISSING

@@ -154,7 +154,7 @@ def test_table_describes_every_parameter():
 @pytest.mark.parametrize(
     ('name', 'choices'),
     [
-        ('precision', ('fp32', 'fp16', 'bf16')),
+        ('precision', ('fp32', 'fp16', 'bf16', 'int8')),
         ('backend', ('auto', 'torch', 'onnxruntime', 'openvino', 'tensorrt')),
         ('input_qos.reliability', ('best_effort', 'reliable')),
         ('output_qos.reliability', ('best_effort', 'reliable')),
@@ -214,7 +214,10 @@ RANGE_REASON = (
         ),
         ({'max_rate_hx': 5.0}, 'did you mean max_rate_hz?'),
         ({'zzzzzz': 1}, 'zzzzzz is not a parameter .*config/pixio.yaml'),
-        ({'precision': 'int4'}, "precision='int4' is not one of fp32, fp16, bf16; set precision"),
+        (
+            {'precision': 'int4'},
+            "precision='int4' is not one of fp32, fp16, bf16, int8; set precision",
+        ),
         ({'features.dtype': 'float64'}, "features.dtype='float64' is not one of float32, float16"),
         ({'input_qos.reliability': 'sometimes'}, 'not one of best_effort, reliable'),
         ({'points.stride': 0}, r'points.stride=0 is outside 1..64; set a value in that range'),

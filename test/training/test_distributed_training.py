@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import re
 import signal
 import subprocess
 import time
@@ -24,7 +25,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file
 
 from pixio_ros.cli import main
-from pixio_ros.data.sample_bag import COLOR_TOPIC, DEPTH_TOPIC
+from pixio_ros.data.sample_bag import COLOR_TOPIC, DEPTH_TOPIC, SampleBagSpec, write_sample_bag
 from pixio_ros.model import build_head, get_size
 
 RANKS = 2
@@ -166,6 +167,50 @@ def test_cached_features_on_two_ranks_are_reused_by_one_process(
     two = dirs[0] / 'run' / 'last.safetensors'
     assert_heads_close(two, tmp_path / 'fresh' / 'last.safetensors', WEIGHT_ATOL)
     assert_heads_close(two, tmp_path / 'reused' / 'last.safetensors', WEIGHT_ATOL)
+
+
+def refused(results, command):
+    """The one error line of a run every rank left with exit code 1 (printed by rank 0)."""
+    assert [result.returncode for result in results] == [1] * RANKS, results[0].stderr[-3000:]
+    (line,) = [line for result in results for line in error_lines(result.stderr, command)]
+    assert error_lines(results[0].stderr, command) == [line]
+    return line
+
+
+@pytest.mark.timeout(300)
+def test_ranks_given_other_frames_are_refused_with_one_line(tiny_encoder, sample_bag, tmp_path):
+    dirs = rank_dirs(tmp_path)
+    (dirs[0] / 'bag').symlink_to(sample_bag)  # 12 frames: 10 train / 2 validation
+    write_sample_bag(dirs[1] / 'bag', SampleBagSpec(frames=8, height=96, width=128))
+    results = launch(train_argv(tiny_encoder, 'bag', '--epochs', '1', '--out', 'run'), dirs)
+    line = refused(results, 'train-head')
+    expected = (
+        r'rank 1 of 2 was started with other inputs than rank 0: train_frames is \d+ on rank '
+        r'1, 10 on rank 0 \(set by the training data .*\(\d+ more values differ too\); start '
+        'every rank with the same command'
+    )
+    assert re.search(expected, line), line
+    assert not (dirs[0] / 'run').exists()
+    assert [p.name for p in dirs[1].iterdir()] == ['bag']
+
+
+@pytest.mark.timeout(300)
+def test_a_cache_dir_the_ranks_do_not_share_is_refused_before_encoding(
+    tiny_encoder, sample_bag, tmp_path
+):
+    dirs = rank_dirs(tmp_path)  # the same relative --cache-dir is another directory per rank
+    cached = train_argv(tiny_encoder, sample_bag, '--epochs', '1', '--cache-features')
+    results = launch([*cached, '--cache-dir', 'features', '--out', 'run'], dirs)
+    line = refused(results, 'train-head')
+    assert line.startswith(
+        'pixio-ros train-head: error: rank 0 of 2 failed checking the feature cache directory: '
+        '--cache-dir features is not shared between the ranks: it lacks what rank 1 wrote there'
+    ), line
+    assert 'give --cache-dir a directory every rank can read' in line
+    assert line.endswith('; every rank stopped.')
+    for directory in dirs:  # nothing encoded, no probe left behind, no run directory
+        assert [p.name for p in directory.iterdir()] == ['features']
+        assert list((directory / 'features').iterdir()) == []
 
 
 def _rank_pid(launcher: psutil.Process, rank: int) -> int | None:

@@ -151,6 +151,26 @@ def test_feature_cache_follows_the_same_trajectory(tiny_encoder, split, tmp_path
     np.testing.assert_allclose(cached.step_silog, plain.step_silog, rtol=1e-4)
 
 
+def test_an_unreadable_cached_file_is_refused_with_its_name(tiny_encoder, split, tmp_path):
+    train, val = split
+    cache = tmp_path / 'features'
+    run = config(
+        tiny_encoder,
+        tmp_path / 'first',
+        cache_features=True,
+        cache_dir=cache,
+        epochs=1,
+        input_size=SMALL_INPUT,
+    )
+    train_head(run, train[:3], val[:1])
+    damaged = sorted(cache.glob('*.safetensors'))[1]
+    damaged.write_bytes(damaged.read_bytes()[:20])  # cut short
+    rerun = replace(run, out=tmp_path / 'second')
+    with pytest.raises(TrainingError, match=rf'cached features {damaged} cannot be read .*delete'):
+        train_head(rerun, train[:3], val[:1])
+    assert not rerun.out.exists()
+
+
 def test_cache_over_the_limit_is_refused(tiny_encoder, split, tmp_path):
     run = config(
         tiny_encoder,

@@ -16,6 +16,11 @@ backend          reads                runs on
 format (`choose_backend`): an .onnx goes to TensorRT (then ONNX Runtime's CUDA provider) on
 NVIDIA, to OpenVINO (then ONNX Runtime) on CPUs; a .ts or .pt2 only torch reads. `open_backend`
 loads it and runs the start-up parity check (`pixio_ros.runtime.backends.parity`).
+
+``int8`` is never chosen for the user: it runs an INT8 artifact of `pixio-ros quantize` (on
+openvino, onnxruntime on the CPU, or tensorrt), and such an artifact runs only at int8, so the
+precision setting always says what computes. Its start-up check compares with ONNX Runtime's
+CPU provider on the same artifact (what the quantisation gate scored) at the gate's tolerances.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ import torch
 from pixio_ros.files import file_sha256
 from pixio_ros.model.artifact_format import (
     FORMAT_TITLES,
+    INT8,
     TORCH_FORMATS,
     ArtifactFormat,
     ArtifactMetadata,
@@ -48,7 +54,12 @@ from pixio_ros.runtime.backends.base import (
     ParityResult,
     resolve_device,
 )
-from pixio_ros.runtime.backends.parity import compare_outputs, probe_batch, refuse_beyond_tolerance
+from pixio_ros.runtime.backends.parity import (
+    compare_int8,
+    compare_outputs,
+    probe_batch,
+    refuse_beyond_tolerance,
+)
 from pixio_ros.runtime.errors import EngineError
 from pixio_ros.runtime.precision import cpu_precision
 
@@ -71,8 +82,14 @@ ONNX_READERS: tuple[BackendName, ...] = ('tensorrt', 'onnxruntime', 'openvino')
 CPU_ORDER: tuple[BackendName, ...] = ('openvino', 'onnxruntime')
 """CPU backends for an .onnx, fastest first (OpenVINO: 1.25x TorchScript at fp32 and bf16)."""
 REFERENCE = 'onnxruntime fp32 on CPU'
+INT8_REFERENCE = 'onnxruntime int8 on CPU (what the quantisation gate scored)'
+QUANTIZE_HINT = '`pixio-ros quantize MODEL.onnx --calibrate BAG -o MODEL.int8.onnx`'
 """The ONNX reference runtime the start-up check compares ONNX backends with."""
 SELF_REFERENCE = 'none needed: the reference runtime itself, checked against eager at export'
+SELF_REFERENCE_INT8 = (
+    'none needed: the reference runtime itself, scored against the fp32 source by the '
+    'quantisation gate'
+)
 ONNX_REFERENCE_MISSING = (
     'not checked: onnxruntime, the ONNX reference, is not installed; '
     f'{BACKEND_EXTRAS["onnxruntime"]}'
@@ -117,12 +134,24 @@ def _wants_cuda(device: str) -> bool:
     return device.startswith('cuda') or (device == 'auto' and torch.cuda.is_available())
 
 
-def choose_backend(fmt: ArtifactFormat, device: str) -> tuple[BackendName, str]:
+def choose_backend(
+    fmt: ArtifactFormat, device: str, precision: Precision = 'fp32'
+) -> tuple[BackendName, str]:
     """(backend, why) for ``backend: auto``: the fastest installed one that fits.
 
     Raises:
         EngineError: No installed backend reads ``fmt`` on ``device``; names what to install.
     """
+    if precision == INT8 and _wants_cuda(device):
+        if backend_available('tensorrt', cuda=True):
+            return 'tensorrt', 'auto: tensorrt, the one INT8 backend on CUDA'
+        if device != 'auto':
+            raise EngineError(
+                f'an INT8 artifact on {device!r} needs backend tensorrt (onnxruntime-gpu with '
+                'TensorRT), which is not installed; install it (README: TensorRT on NVIDIA), or '
+                "use device 'cpu' (openvino, onnxruntime)"
+            )
+        device = 'cpu'
     if fmt in TORCH_FORMATS:
         return 'torch', (
             f'auto: torch, the one backend that reads {FORMAT_TITLES[fmt]} (export --format onnx '
@@ -176,7 +205,8 @@ def open_backend(
         path: An artifact of any format (read by content).
         backend: ``auto`` or a name from `BACKEND_NAMES`.
         device: ``auto``, ``cpu``, ``cuda[:N]``; OpenVINO also takes its ``GPU`` / ``NPU``.
-        precision: fp32, fp16 or bf16 (each backend refuses what it cannot compute natively).
+        precision: fp32, fp16, bf16 or int8 (each backend refuses what it cannot compute
+            natively; int8 only with, and only for, an INT8 artifact of `pixio-ros quantize`).
         parity_check: Compare a probe image with the reference (`parity` module); skipped
             where the backend is the reference itself (torch fp32, onnxruntime fp32 on CPU).
 
@@ -188,8 +218,13 @@ def open_backend(
     path = Path(path)
     metadata = read_metadata(path)
     choice = _check_choice(backend, metadata.format, path)
+    _check_int8(path, metadata, precision, choice)
     if choice == 'auto':
-        name, selection = choose_backend(metadata.format, device)
+        name, selection = choose_backend(metadata.format, device, precision)
+        if precision == INT8 and name == 'tensorrt' and device == 'auto':
+            device = 'cuda'
+        elif precision == INT8 and device == 'auto':
+            device = 'cpu'
     else:
         name, selection = choice, 'requested'
     probe = probe_batch(metadata.input_size) if parity_check else None
@@ -219,15 +254,41 @@ def open_backend(
     if probe is not None and reference is not None:
         with torch.inference_mode():
             candidate = opened(probe.to(opened.device))
-        results = compare_outputs(reference, candidate, precision, metadata.max_depth)
+        if metadata.quantization is not None:
+            results = compare_int8(reference, candidate, metadata.quantization)
+        else:
+            results = compare_outputs(reference, candidate, precision, metadata.max_depth)
         opened.info = replace(opened.info, reference=label, parity=results)
         refuse_beyond_tolerance(opened.info, results, metadata)
     elif probe is not None:
-        opened.info = replace(opened.info, reference=label or SELF_REFERENCE)
+        itself = SELF_REFERENCE_INT8 if metadata.quantization is not None else SELF_REFERENCE
+        opened.info = replace(opened.info, reference=label or itself)
     LOGGER.info(
         '%s: backend %s; parity %s', path.name, opened.info.summary(), opened.info.parity_summary()
     )
     return opened
+
+
+def _check_int8(path: Path, metadata: ArtifactMetadata, precision: Precision, choice: str) -> None:
+    """An INT8 artifact runs at precision int8 only, and int8 only runs INT8 artifacts."""
+    record = metadata.quantization
+    quantized = record is not None
+    if record is not None and precision != INT8:
+        raise EngineError(
+            f'{path.name} is an INT8 artifact (from `pixio-ros quantize`); set precision int8 '
+            f'(backend openvino, onnxruntime or tensorrt), or run its fp32 source '
+            f'(sha256 {record.source_sha256[:16]}...) at {precision}'
+        )
+    if precision == INT8 and not quantized:
+        raise EngineError(
+            f'precision int8 needs an INT8 artifact and {path.name} is {metadata.dtype}; '
+            f'quantise it on your recordings first: {QUANTIZE_HINT}'
+        )
+    if precision == INT8 and choice == 'torch':
+        raise EngineError(
+            'precision int8 runs on backend openvino, onnxruntime (CPU) or tensorrt, not torch; '
+            "use backend 'auto'"
+        )
 
 
 def _open_onnx(
@@ -267,8 +328,13 @@ def _open_onnx(
 
 
 def _is_reference(opened: Backend) -> bool:
+    """Whether ``opened`` is the reference runtime (ONNX Runtime CPU at fp32, or int8)."""
     info = opened.info
-    return info.name == 'onnxruntime' and opened.device.type == 'cpu' and info.precision == 'fp32'
+    return (
+        info.name == 'onnxruntime'
+        and opened.device.type == 'cpu'
+        and info.precision in ('fp32', INT8)
+    )
 
 
 def _onnx_reference(
@@ -280,11 +346,16 @@ def _onnx_reference(
     if backend_available('onnxruntime'):
         from pixio_ros.runtime.backends.onnxruntime_backend import OnnxRuntimeBackend
 
+        quantized = metadata.quantization is not None
         reference = OnnxRuntimeBackend(
-            path, metadata, opened.sha256, device=torch.device('cpu'), precision='fp32'
+            path,
+            metadata,
+            opened.sha256,
+            device=torch.device('cpu'),
+            precision=INT8 if quantized else 'fp32',
         )
-        label = REFERENCE
-    elif opened.info.name == 'openvino' and opened.info.precision != 'fp32':
+        label = INT8_REFERENCE if quantized else REFERENCE
+    elif opened.info.name == 'openvino' and opened.info.precision not in ('fp32', INT8):
         from pixio_ros.runtime.backends.openvino_backend import OpenVinoBackend
 
         reference = OpenVinoBackend(path, metadata, opened.sha256, device='cpu', precision='fp32')

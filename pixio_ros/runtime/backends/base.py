@@ -30,6 +30,7 @@ __all__ = [
     'BackendChoice',
     'BackendInfo',
     'BackendName',
+    'MAX_ABS',
     'ParityResult',
     'cache_root',
     'first_line',
@@ -49,6 +50,8 @@ BACKEND_EXTRAS: dict[BackendName, str] = {
 }
 """How to install each backend, for the 'not installed' start-up error."""
 CACHE_ENV = 'XDG_CACHE_HOME'
+MAX_ABS = 'max abs'
+"""`ParityResult.measure` of the fp32 / fp16 / bf16 checks."""
 _SLUG = re.compile(r'[^A-Za-z0-9._-]+')
 
 
@@ -102,19 +105,28 @@ class ParityResult:
     """The start-up comparison of one output with the reference run.
 
     Attributes:
-        max_abs: Largest |backend - reference| over the probe, in the output's unit.
+        max_abs: Largest |backend - reference| over the probe, in the output's unit; for INT8
+            artifacts the figure named by ``measure`` (depth AbsRel, 1 - cosine).
         tolerance: The largest allowed, same unit (`pixio_ros.runtime.backends.parity`).
         unit: ``m`` for depth and points, ``''`` for the unitless outputs.
+        measure: `MAX_ABS`, or what ``max_abs`` holds instead (``abs_rel``, ``1-cos``).
     """
 
     max_abs: float
     tolerance: float
     unit: str
+    measure: str = MAX_ABS
 
     @property
     def ok(self) -> bool:
         """Within tolerance (a NaN difference is not)."""
         return self.max_abs <= self.tolerance
+
+    def describe(self) -> str:
+        """``3e-06 m`` (max abs) or ``abs_rel 0.0031`` (another measure)."""
+        unit = f' {self.unit}' if self.unit else ''
+        measure = '' if self.measure == MAX_ABS else f'{self.measure} '
+        return f'{measure}{self.max_abs:.2g}{unit}'
 
 
 @dataclass(frozen=True)
@@ -149,10 +161,7 @@ class BackendInfo:
         """``depth 3e-06 m <= 0.001 m, ...`` or why there was no check."""
         if not self.parity:
             return self.reference or 'not checked'
-        worst = ', '.join(
-            f'{name} {result.max_abs:.2g}{" " + result.unit if result.unit else ""}'
-            for name, result in self.parity.items()
-        )
+        worst = ', '.join(f'{name} {result.describe()}' for name, result in self.parity.items())
         return f'vs {self.reference}: {worst}'
 
     def as_dict(self) -> dict[str, Any]:
@@ -166,6 +175,7 @@ class BackendInfo:
             'reference': self.reference,
             'parity_max_abs': {name: result.max_abs for name, result in self.parity.items()},
             'parity_tolerance': {name: result.tolerance for name, result in self.parity.items()},
+            'parity_measure': {name: result.measure for name, result in self.parity.items()},
             'cache_dir': self.cache_dir,
         }
 

@@ -2,9 +2,12 @@
 
 ONNX Runtime runs ONNX graphs in fp32 on its CPU provider (about 1.25x TorchScript on our
 CPUs); it has no bf16 CPU kernels, so bf16 is refused here (OpenVINO and torch offer it), and
-fp16 needs an NVIDIA GPU through the TensorRT backend. On CUDA the uint8 batch and the float32
-outputs stay on the GPU (IO binding to torch tensors), so the Engine's on-device resize and
-lazy copies work as with torch. The TensorRT backend reuses `OrtSession` with its provider.
+fp16 needs an NVIDIA GPU through the TensorRT backend. ``int8`` runs an INT8 artifact of
+`pixio-ros quantize` on the CPU: the graph optimiser fuses its quantise / dequantise pairs into
+integer kernels; it is the runtime the quantisation gate scored. On CUDA the uint8 batch and
+the float32 outputs stay on the GPU (IO binding to torch tensors), so the Engine's on-device
+resize and lazy copies work as with torch. The TensorRT backend reuses `OrtSession` with its
+provider.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from pixio_ros.model.artifact_format import ArtifactMetadata, Precision
+from pixio_ros.model.artifact_format import INT8, ArtifactMetadata, Precision
 from pixio_ros.runtime.backends.base import BackendInfo, first_line, not_installed
 from pixio_ros.runtime.errors import EngineError
 
@@ -167,11 +170,17 @@ class OnnxRuntimeBackend:
         selection: str = 'requested',
     ):
         ort = import_onnxruntime()
-        if precision != 'fp32':
+        if precision == INT8 and device.type != 'cpu':
             raise EngineError(
-                f'backend onnxruntime runs ONNX artifacts in fp32 only (its CPU provider has no '
-                f'{precision} kernels); use precision fp32, backend openvino or torch for bf16 on '
-                'a CPU, or backend tensorrt for fp16 on NVIDIA'
+                f'backend onnxruntime runs INT8 artifacts on the CPU only, not on {device}; use '
+                "device 'cpu', or backend tensorrt for an INT8 engine on NVIDIA"
+            )
+        if precision not in ('fp32', INT8):
+            raise EngineError(
+                f'backend onnxruntime runs ONNX artifacts in fp32 only (int8 for the INT8 '
+                f'artifacts of `pixio-ros quantize`; its CPU provider has no {precision} kernels); '
+                'use precision fp32, backend openvino or torch for bf16 on a CPU, or backend '
+                'tensorrt for fp16 on NVIDIA'
             )
         providers: list[str | tuple[str, dict[str, Any]]] = [CPU_PROVIDER]
         if device.type == 'cuda':

@@ -8,7 +8,8 @@ start with an artifact pays the compilation.
 Precision is explicit: OpenVINO's default on a CPU with native bf16 is bf16, so fp32 is asked
 for by name (``INFERENCE_PRECISION_HINT`` f32), and bf16 / fp16 only where the device has them
 (``OPTIMIZATION_CAPABILITIES``); a CPU without them would quietly compute fp32 instead, which
-is refused rather than reported as bf16.
+is refused rather than reported as bf16. ``int8`` runs an INT8 artifact of `pixio-ros
+quantize` (the device must list INT8); integer kernels are fastest with VNNI or AMX.
 """
 
 from __future__ import annotations
@@ -35,8 +36,11 @@ __all__ = ['OV_DEVICE', 'OpenVinoBackend', 'openvino_cache_dir', 'openvino_devic
 
 OV_DEVICE = re.compile(r'(CPU|GPU|NPU)(\.\d+)?')
 """OpenVINO device names the ``device`` option accepts for this backend (case as OpenVINO)."""
-OV_HINTS: dict[Precision, str] = {'fp32': 'f32', 'fp16': 'f16', 'bf16': 'bf16'}
-OV_CAPABILITIES: dict[Precision, str] = {'fp16': 'FP16', 'bf16': 'BF16'}
+OV_HINTS: dict[Precision, str] = {'fp32': 'f32', 'fp16': 'f16', 'bf16': 'bf16', 'int8': 'f32'}
+"""``INFERENCE_PRECISION_HINT`` per precision. int8: the quantised layers run in INT8 (OpenVINO's
+low-precision transformations turn the artifact's quantise / dequantise pairs into integer
+kernels) and the layers kept float in f32, as the quantisation gate measured them."""
+OV_CAPABILITIES: dict[Precision, str] = {'fp16': 'FP16', 'bf16': 'BF16', 'int8': 'INT8'}
 CPU = 'CPU'
 
 
@@ -162,7 +166,8 @@ class OpenVinoBackend:
         raise EngineError(
             f'OpenVINO on {target} has no native {precision} (it offers '
             f'{", ".join(sorted(capabilities))}){detail}, so it would compute fp32; use '
-            'precision fp32 here, bf16 on CPUs with AVX-512 BF16 or AMX'
+            'precision fp32 here, bf16 on CPUs with AVX-512 BF16 or AMX, int8 where INT8 is '
+            'offered'
         )
 
     def __call__(self, batch: torch.Tensor) -> dict[str, torch.Tensor]:

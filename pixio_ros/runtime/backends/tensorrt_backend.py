@@ -9,7 +9,10 @@ ONNX Runtime backend. Engines take minutes to build, so they are cached in
 a new artifact, GPU or TensorRT builds a new one, and every later start loads it in seconds.
 
 ``precision`` fp16 builds an fp16 engine (the fast path on Jetson and desktop GPUs), fp32 an
-fp32 one (TF32 where the GPU has it); TensorRT's bf16 is not offered.
+fp32 one (TF32 where the GPU has it); TensorRT's bf16 is not offered. ``int8`` builds an INT8
+engine from an INT8 artifact of `pixio-ros quantize`: its quantise / dequantise pairs carry the
+calibrated scales (TensorRT's explicit quantisation, no calibration cache), the layers kept float
+build in fp32. The engine is cached like the others, under the INT8 artifact's own sha256.
 """
 
 from __future__ import annotations
@@ -83,12 +86,13 @@ def tensorrt_cache_dir(sha256: str, gpu_name: str, version: str) -> Path:
 def provider_options(
     metadata: ArtifactMetadata, *, device_index: int, precision: Precision, cache: Path
 ) -> dict[str, Any]:
-    """The TensorRT provider options: cached engine, fp16 or not, one profile for 1..MAX_BATCH."""
+    """The TensorRT provider options: cached engine, fp16 / int8, one profile for 1..MAX_BATCH."""
     height, width = metadata.input_size
     shape = f'{height}x{width}x3'
     return {
         'device_id': device_index,
         'trt_fp16_enable': precision == 'fp16',
+        'trt_int8_enable': precision == 'int8',
         'trt_engine_cache_enable': True,
         'trt_engine_cache_path': str(cache),
         'trt_timing_cache_enable': True,
@@ -105,8 +109,8 @@ def check_available(device: torch.device, precision: Precision) -> Any:
         raise EngineError(NO_CUDA)
     if precision == 'bf16':
         raise EngineError(
-            'backend tensorrt builds fp16 or fp32 engines; use precision fp16 (the fast path) '
-            'or fp32'
+            'backend tensorrt builds fp16, fp32 or (from `pixio-ros quantize` artifacts) int8 '
+            'engines; use precision fp16 (the fast path) or fp32'
         )
     ort = import_onnxruntime()
     providers = ort.get_available_providers()
