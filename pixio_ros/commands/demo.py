@@ -19,6 +19,11 @@ from typing import Any, Final
 
 HELP = 'Train a depth head on synthetic scenes, run the node with it, and show what it learned.'
 DEFAULT_RATE: Final = 0.5
+POLICY_NOTE: Final = (
+    'the encoder is RANDOM (no Pixio weights are downloaded): the policy learns the synthetic '
+    'turn-to-target task from random features, so the scores show that recording, features, '
+    'training and the policy node work, not how Pixio features serve a real policy.'
+)
 RANDOM_ENCODER_NOTE: Final = (
     'the encoder is RANDOM (no Pixio weights are downloaded): the depth head is trained on '
     'synthetic scenes only, so these numbers show that the training loop and the node work, '
@@ -57,10 +62,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="also write a Rerun recording of the live run's evaluation (as eval --rerun)",
     )
     parser.add_argument('--force', action='store_true', help='replace an existing --out')
+    parser.add_argument(
+        '--policy',
+        action='store_true',
+        help='the policy demo instead: record turn-to-target demonstrations, featurize, train '
+        'a policy, run pixio_node + pixio_policy_node on a held-out bag and score the live '
+        'actions beside the mean-action baseline (needs --out, a folder that does not exist)',
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the demo; exit 0 only if every output of the node arrived."""
+    if args.policy:
+        return _policy_demo(args)
     from pixio_ros.data.errors import DataError
     from pixio_ros.demo.learning import HELD_OUT_SEED, PRESETS, compare_heads, learn_head
     from pixio_ros.demo.learning import sample_bag as demo_bag
@@ -206,3 +220,43 @@ def _exit_code(stats: dict[str, Any], out: Path) -> int:
 def dump_json(path: Path, document: dict[str, Any]) -> None:
     """Write JSON with stable key order."""
     path.write_text(json.dumps(document, indent=2) + '\n')
+
+
+def _policy_demo(args: argparse.Namespace) -> int:
+    """`demo --policy`: the four commands of the README's Policies section, then both scores."""
+    from pixio_ros.data.errors import DataError
+    from pixio_ros.demo.policy import PolicyDemo
+    from pixio_ros.files import check_writable
+
+    if args.out is None:
+        raise DataError('demo --policy needs --out DIR (a folder that does not exist yet).')
+    check_writable(args.out, force=False)
+    print(f'pixio-ros demo --policy: {POLICY_NOTE}')
+    result = PolicyDemo(args.out, rate=args.rate, device=args.device).run()
+    print('turn-to-target, held-out episode, action MSE (rad/s)^2 of cmd_vel angular.z:')
+    print(f'  {"":<22} {"policy":>9} {"mean action":>12} {"margin":>7}')
+    for name, score in (
+        ('validation (offline)', result.validation),
+        ('held-out (offline)', result.offline),
+        ('held-out (live)', result.live),
+    ):
+        print(
+            f'  {name:<22} {score["mse"]:9.5f} {score["baseline_mse"]:12.5f} '
+            f'{score["margin"]:6.1f}x'
+        )
+    print(
+        f'live: {result.live_actions} actions for {result.frames} frames; step times: '
+        + ', '.join(f'{step} {seconds:.1f} s' for step, seconds in result.seconds.items())
+    )
+    dump_json(
+        args.out / 'summary.json',
+        {
+            'seconds': result.seconds,
+            'validation': result.validation,
+            'offline': result.offline,
+            'live': result.live,
+            'live_actions': result.live_actions,
+            'frames': result.frames,
+        },
+    )
+    return 0 if result.live['margin'] > 1.0 else 1
