@@ -233,15 +233,15 @@ def _policy_demo(args: argparse.Namespace) -> int:
     check_writable(args.out, force=False)
     print(f'pixio-ros demo --policy: {POLICY_NOTE}')
     result = PolicyDemo(args.out, rate=args.rate, device=args.device).run()
-    print('turn-to-target, held-out episode, action MSE (rad/s)^2 of cmd_vel angular.z:')
-    print(f'  {"":<22} {"policy":>9} {"mean action":>12} {"margin":>7}')
+    print('turn-to-target, action MSE (rad/s)^2 of cmd_vel angular.z beside the mean action:')
+    print(f'  {"":<28} {"policy":>9} {"mean action":>12} {"margin":>7}')
     for name, score in (
         ('validation (offline)', result.validation),
-        ('held-out (offline)', result.offline),
-        ('held-out (live)', result.live),
+        ('held-out episodes (offline)', result.offline),
+        ('held-out episodes (live)', result.live),
     ):
         print(
-            f'  {name:<22} {score["mse"]:9.5f} {score["baseline_mse"]:12.5f} '
+            f'  {name:<28} {score["mse"]:9.5f} {score["baseline_mse"]:12.5f} '
             f'{score["margin"]:6.1f}x'
         )
     print(

@@ -1,12 +1,13 @@
 """The policy demo: record, featurize, train, deploy on the turn-to-target task, and score.
 
 The README's four commands, run in one process on a tiny random-init artifact so it takes a
-couple of minutes on a CPU: `make-sample-bag --task turn-to-target` (training episodes and one
-held-out episode), `features` (both), `train-policy`, then pixio_node and pixio_policy_node as
-processes with the held-out bag played into them over DDS (sim time from the bag's /clock). The
-live actions are scored against the bag's recorded `/cmd_vel` at each frame's stamp, beside the
-mean-action baseline; the same policy on the held-out episode's offline features gives the
-offline score.
+couple of minutes on a CPU: `make-sample-bag --task turn-to-target` (training episodes and
+held-out episodes: other rooms and targets), `features` (both), `train-policy`, then pixio_node
+and pixio_policy_node as processes with each held-out bag played into them over DDS (sim time
+from the bag's /clock; a fresh pair of processes per bag, as every bag's clock starts at the same
+time). The live actions are scored against the bags' recorded `/cmd_vel` at each frame's stamp,
+beside the mean-action baseline; the same policy on the held-out episodes' offline features gives
+the offline score.
 """
 
 from __future__ import annotations
@@ -62,7 +63,8 @@ class PolicyDemo:
         out: result directory (bags, datasets, run, logs); must not exist.
         episodes: training episodes (one bag each).
         frames: frames per episode.
-        held_out_frames: frames of the held-out episode.
+        held_out: held-out episodes (seeds HELD_OUT_SEED, ...).
+        held_out_frames: frames of each held-out episode.
         size: (H, W) of the images and of the artifact input.
         rate: playback speed of the held-out bag.
         device: node, featurizer and training device.
@@ -71,6 +73,7 @@ class PolicyDemo:
     out: Path
     episodes: int = 20
     frames: int = 16
+    held_out: int = 3
     held_out_frames: int = 40
     size: tuple[int, int] = (96, 128)
     rate: float = 0.5
@@ -80,7 +83,7 @@ class PolicyDemo:
         """Every step in order; returns the scores and times."""
         from pixio_ros.cli import main as cli
 
-        result = PolicyDemoResult(frames=self.held_out_frames)
+        result = PolicyDemoResult(frames=self.held_out * self.held_out_frames)
         out = self.out
         height, width = self.size
         size = f'{height}x{width}'
@@ -92,8 +95,9 @@ class PolicyDemo:
         )  # fmt: skip
         self._call(
             cli,
-            'make-sample-bag', str(out / 'held_out_bag'), '--task', 'turn-to-target',
-            '--seed', str(HELD_OUT_SEED), '--frames', str(self.held_out_frames), '--size', size,
+            'make-sample-bag', str(out / 'held_out_bags'), '--task', 'turn-to-target',
+            '--seed', str(HELD_OUT_SEED), '--episodes', str(self.held_out),
+            '--frames', str(self.held_out_frames), '--size', size,
         )  # fmt: skip
         result.seconds['record'] = time.monotonic() - started
         model = self._artifact()
@@ -101,7 +105,7 @@ class PolicyDemo:
         bags = sorted(str(path) for path in (out / 'train_bags').iterdir())
         self._featurize(cli, bags, model, out / 'features')
         result.seconds['featurize'] = time.monotonic() - started
-        self._featurize(cli, [str(out / 'held_out_bag')], model, out / 'held_out_features')
+        self._featurize(cli, self._held_out_bags(), model, out / 'held_out_features')
         started = time.monotonic()
         self._call(
             cli,
@@ -112,9 +116,17 @@ class PolicyDemo:
         result.validation = self._validation()
         result.offline = self._offline_score()
         started = time.monotonic()
-        result.live, result.live_actions = self._live(model)
+        pairs: list[tuple[float, float]] = []
+        for bag in self._held_out_bags():
+            live_pairs, received = self._live(model, Path(bag))
+            pairs += live_pairs
+            result.live_actions += received
+        result.live = self._live_score(pairs)
         result.seconds['deploy'] = time.monotonic() - started
         return result
+
+    def _held_out_bags(self) -> list[str]:
+        return sorted(str(path) for path in (self.out / 'held_out_bags').iterdir())
 
     @staticmethod
     def _call(cli: Any, *argv: str) -> None:
@@ -174,24 +186,34 @@ class PolicyDemo:
         data = FeatureDataset(self.out / 'held_out_features', ['cmd_vel:angular.z']).tensors()
         return score_policy(self._policy(), data).as_dict()
 
-    def _live(self, model: Path) -> tuple[dict[str, float], int]:
-        """Both nodes as processes, the held-out bag played in; the live actions scored."""
+    def _live_score(self, pairs: list[tuple[float, float]]) -> dict[str, float]:
+        """Live (action, recorded command) pairs scored beside the training mean action."""
         import torch
 
+        from pixio_ros.data.errors import DataError
+        from pixio_ros.policy import score_actions
+
+        if not pairs:
+            raise DataError(f'no live action arrived; see the node logs in {self.out}')
+        predicted = torch.tensor([[p] for p, _ in pairs])
+        target = torch.tensor([[t] for _, t in pairs])
+        mean = self._policy().action_mean.detach()
+        return score_actions(predicted, target, mean).as_dict()
+
+    def _live(self, model: Path, bag: Path) -> tuple[list[tuple[float, float]], int]:
+        """Both nodes as processes, `bag` played in: (live action, recorded command) pairs."""
         from pixio_ros.data.bag import BagReader
         from pixio_ros.data.errors import DataError
         from pixio_ros.data.messages import stamp_ns, typestore
         from pixio_ros.data.sample_bag import CMD_VEL_TOPIC, COLOR_INFO_TOPIC, COLOR_TOPIC
         from pixio_ros.demo.live import prepare_environment
-        from pixio_ros.policy import score_actions
         from pixio_ros.ros.node_process import NodeProcess
         from pixio_ros.ros.player import BagPlayer
         from pixio_ros.ros.recorder import Recorder, spinning_node
 
         prepare_environment()
-        bag = self.out / 'held_out_bag'
         node = NodeProcess(
-            self.out / 'node.log',
+            self.out / f'{bag.name}_node.log',
             parameters={
                 'model_path': str(model),
                 'device': self.device,
@@ -201,7 +223,7 @@ class PolicyDemo:
             remappings={'__ns': NAMESPACE, 'image': COLOR_TOPIC, 'camera_info': COLOR_INFO_TOPIC},
         )
         policy = NodeProcess(
-            self.out / 'policy_node.log',
+            self.out / f'{bag.name}_policy_node.log',
             parameters={
                 'policy_path': str(self.out / 'run' / 'last.safetensors'),
                 'output_type': 'twist_stamped',  # the stamp pairs each action with its frame
@@ -249,9 +271,4 @@ class PolicyDemo:
             for a in actions
             if stamp_ns(a.header) in truth
         ]
-        if not pairs:
-            raise DataError(f'no live action arrived; see {policy.log} and {node.log}')
-        predicted = torch.tensor([[p] for p, _ in pairs])
-        target = torch.tensor([[t] for _, t in pairs])
-        mean = self._policy().action_mean.detach()
-        return score_actions(predicted, target, mean).as_dict(), len(actions)
+        return pairs, len(actions)
