@@ -7,7 +7,7 @@ import subprocess
 import pytest
 import torch
 from distributed_launch import RANK_THREADS, torchrun_command, torchrun_env
-from test_features import FIRST_BURST_MS, SECOND_BURST_MS, SIGNALS, write_bag
+from test_features_command import FIRST_BURST_MS, SECOND_BURST_MS, SIGNALS, write_bag
 
 from pixio_ros.cli import main
 
