@@ -82,6 +82,7 @@ setup(
             'types-pyyaml',
             'hypothesis',
             'cv-bridge',
+            'psutil',
         ],
         # Rerun recordings of eval runs (`pixio-ros eval --rerun RUN.rrd`, `demo --rerun`).
         'viz': ['rerun-sdk'],

@@ -142,10 +142,17 @@ def backend_for(device: torch.device) -> str:
 def rank_device(requested: str, world: World) -> str:
     """The device this rank uses: a plain ``cuda`` becomes ``cuda:LOCAL_RANK`` under torchrun.
 
+    Under torchrun ``auto`` is resolved here (cuda when torch sees a GPU, else cpu), so that
+    each rank takes its own GPU; on one process it is left to the command.
+
     Raises:
         DistributedError: One explicit ``cuda:N`` for several processes on a node (they would
             all share one GPU).
     """
+    if world.distributed and requested == 'auto':
+        import torch
+
+        requested = 'cuda' if torch.cuda.is_available() else 'cpu'
     if not world.distributed or not requested.startswith('cuda'):
         return requested
     if requested == 'cuda':

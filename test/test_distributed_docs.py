@@ -51,10 +51,11 @@ def split(command: str) -> tuple[list[str] | None, list[str]]:
 def test_the_doc_has_the_commands_it_promises():
     commands = doc_commands()
     launched = [command for command in commands if 'torchrun' in command.split()]
-    assert len(launched) == 7  # one node, two nodes, SLURM; NYUv2 and KITTI train + eval
+    assert len(launched) == 8  # one node, two nodes, SLURM; NYUv2, KITTI train + eval; features
     assert any('--rdzv-endpoint' in command for command in launched)
     assert any(command.startswith('srun torchrun') for command in launched)
-    assert {split(command)[1][0] for command in commands} == {'train-head', 'eval', 'export'}
+    names = {split(command)[1][0] for command in commands}
+    assert names == {'train-head', 'eval', 'export', 'features'}
 
 
 def assert_spelled_out(parser: argparse.ArgumentParser, words: list[str]) -> None:

@@ -8,7 +8,9 @@ from pathlib import Path
 
 HELP = (
     'Extract Pixio features, embedding and patch xyz of every frame of rosbags, with signals '
-    '(joint states, commands) aligned to each frame, into a Hugging Face datasets dataset.'
+    '(joint states, commands) aligned to each frame, into a Hugging Face datasets dataset. '
+    'Under torchrun the bags are shared between the processes and rank 0 writes the '
+    'one-process dataset.'
 )
 
 
@@ -102,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
     """Extract, write and print the one-line summary."""
     os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')  # as eval: before torch loads
     from pixio_ros.data.signals import parse_signal_request
-    from pixio_ros.evaluation.featurize import FeaturesConfig, extract_features
+    from pixio_ros.evaluation.featurize import FeaturesConfig, extract_features_on_ranks
 
     config = FeaturesConfig(
         bags=tuple(args.bags),
@@ -123,6 +125,7 @@ def run(args: argparse.Namespace) -> int:
         output_format=args.output_format,
         force=args.force,
     )
-    summary = extract_features(config, progress=True)
-    print(f'features: {summary.line()}')
+    summary = extract_features_on_ranks(config, progress=True)
+    if summary is not None:  # None on the ranks other than 0 under torchrun
+        print(f'features: {summary.line()}')
     return 0

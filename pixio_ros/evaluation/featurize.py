@@ -8,15 +8,20 @@ forward for one camera) the rows hold the very bits the node publishes for that 
 batches change only the last bits of depth (and so of xyz) on some backends. Signals are
 aligned by `pixio_ros.data.signals`; the dataset is written by `pixio_ros.data.feature_writer`
 into a staging directory that replaces OUT only when complete.
+
+Under torchrun the bags are shared between the ranks round-robin and rank 0 writes their rows
+in command-line order: the dataset is the one a single process writes, byte for byte.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, cast
 
 import numpy as np
 
@@ -25,6 +30,16 @@ from pixio_ros.data.bag import BagReader
 from pixio_ros.data.decode import ImageCodecError, decode_color
 from pixio_ros.data.feature_writer import FeatureLayout, FeatureWriter, SignalLayout
 from pixio_ros.data.signals import ALIGNMENT_RULE, align_signal
+from pixio_ros.distributed import (
+    World,
+    agreed,
+    all_gather,
+    check_same_inputs,
+    gather_to_main,
+    joined,
+    rank_device,
+    world_from_env,
+)
 from pixio_ros.evaluation.errors import EvaluationError
 from pixio_ros.evaluation.feature_plan import (
     BagPlan,
@@ -45,12 +60,32 @@ __all__ = [
     'FeaturesConfig',
     'FeaturesSummary',
     'extract_features',
+    'extract_features_on_ranks',
 ]
 
 FORMAT_NAME: Final = 'pixio_ros.features'
 FORMAT_VERSION: Final = 1
 ENGINE_WARMUP_RUNS: Final = 3
 """As eval: past TorchScript's profiling runs, so frames/s is the steady state."""
+ROW_COLUMNS: Final = (
+    schema.EPISODE,
+    schema.FRAME,
+    schema.STAMP,
+    schema.FRAME_ID,
+    schema.FEATURES,
+    schema.EMBEDDING,
+    schema.XYZ,
+    schema.MATCHED,
+)
+"""The columns every row has (depth and the signals come on top, as asked)."""
+BAG_COLUMN: Final = '__bag'
+"""Where a batch of rows carries its bag to the writer (for errors; not written)."""
+RANK_LOCAL_OPTIONS: Final = frozenset({'out', 'force'})
+"""Options only rank 0 uses (it alone writes OUT); the others must agree between the ranks."""
+RANK_SOURCES: Final = {
+    'model_sha256': '--model (the artifact file)',
+    'bags': 'the BAGs (their paths, image topics and frames)',
+}
 
 
 @dataclass
@@ -117,15 +152,19 @@ class FeatureExtraction:
         self.episodes = 0
         self._scratch: Path | None = None
 
-    def _layout(self, first: PendingFrame) -> FeatureLayout:
+    def _layout(self, first: dict[str, list[Any]]) -> FeatureLayout:
+        """The column shapes: the artifact's grid and channels, the first row's depth."""
         metadata = self.engine.metadata
         height, width = metadata.input_size
         tracks = self.plans[0].tracks
+        depth_shape = None
+        if self.config.with_depth and first.get(schema.DEPTH):
+            depth_shape = tuple(int(n) for n in first[schema.DEPTH][0].shape)
         return FeatureLayout(
             grid=(height // metadata.patch_size, width // metadata.patch_size),
             channels=metadata.embed_dim,
             features_dtype=self.config.features_dtype,
-            depth_shape=first.output_size if self.config.with_depth else None,
+            depth_shape=cast('tuple[int, int] | None', depth_shape),
             signals=tuple(SignalLayout(t.column, t.length, t.scalar) for t in tracks),
         )
 
@@ -188,8 +227,8 @@ class FeatureExtraction:
                     pending.matched &= bool(signal.matched[position])
                 yield pending
 
-    def _write(self, batch: list[PendingFrame]) -> None:
-        """One forward pass over `batch` and its rows."""
+    def _rows(self, batch: list[PendingFrame]) -> dict[str, list[Any]]:
+        """One forward pass over `batch` (frames of one bag): its rows, one list per column."""
         names = set().union(
             *(
                 engine_outputs(
@@ -204,23 +243,18 @@ class FeatureExtraction:
         predictions = self.engine.infer_batch(
             [p.rgb for p in batch], outputs=names, output_sizes=[p.output_size for p in batch]
         )
-        if self.writer is None:
-            self.writer = FeatureWriter(self._scratch_dir(), self._layout(batch[0]))
-        layout = self.writer.layout
-        columns: dict[str, list[Any]] = {name: [] for name in layout.features()}
+        columns: dict[str, list[Any]] = {name: [] for name in ROW_COLUMNS}
+        if self.config.with_depth:
+            columns[schema.DEPTH] = []
+        for track in self.plans[0].tracks:
+            columns[track.column] = []
+        columns[BAG_COLUMN] = [batch[0].bag]
         for pending, prediction in zip(batch, predictions, strict=True):
             products = build_products(
                 prediction, pending.rgb, pending.camera, self.wanted, self.options
             )
             assert products.features is not None and products.embedding is not None
-            if layout.depth_shape is not None and products.depth is not None:
-                if products.depth.shape != layout.depth_shape:
-                    raise EvaluationError(
-                        f'the frame at {pending.stamp_ns} ns in {pending.bag} is '
-                        f'{products.depth.shape[1]}x{products.depth.shape[0]}, the first was '
-                        f'{layout.depth_shape[1]}x{layout.depth_shape[0]}; --with-depth needs '
-                        'one image size: pass --depth-resolution input.'
-                    )
+            if self.config.with_depth and products.depth is not None:
                 columns[schema.DEPTH].append(products.depth)
             columns[schema.EPISODE].append(pending.episode)
             columns[schema.FRAME].append(pending.frame)
@@ -233,6 +267,43 @@ class FeatureExtraction:
             for name, value in pending.signals.items():
                 columns[name].append(value)
             self.unmatched += not pending.matched
+        return columns
+
+    def bag_rows(self, index: int) -> list[dict[str, list[Any]]]:
+        """The rows of bag ``index``, in the batches they are written in.
+
+        A batch never spans two bags, so a bag's rows (and the bits of a batched forward) do
+        not depend on which bags a process handles; its episodes are numbered after those of
+        the bags before it on the command line.
+        """
+        plan = self.plans[index]
+        first_episode = sum(len(before.episode_starts) for before in self.plans[:index])
+        batches: list[dict[str, list[Any]]] = []
+        batch: list[PendingFrame] = []
+        for pending in self._frames(plan, first_episode):
+            batch.append(pending)
+            if len(batch) == self.config.batch_size:
+                batches.append(self._rows(batch))
+                batch = []
+        if batch:
+            batches.append(self._rows(batch))
+        return batches
+
+    def append(self, columns: dict[str, list[Any]]) -> None:
+        """Write one batch of rows (the first fixes the layout: every depth must match it)."""
+        (bag,) = columns.pop(BAG_COLUMN)
+        if self.writer is None:
+            self.writer = FeatureWriter(self._scratch_dir(), self._layout(columns))
+        layout = self.writer.layout
+        if layout.depth_shape is not None:
+            for stamp, depth in zip(columns[schema.STAMP], columns[schema.DEPTH], strict=True):
+                if depth.shape != layout.depth_shape:
+                    raise EvaluationError(
+                        f'the frame at {stamp} ns in {bag} is {depth.shape[1]}x'
+                        f'{depth.shape[0]}, the first was {layout.depth_shape[1]}x'
+                        f'{layout.depth_shape[0]}; --with-depth needs one image size: pass '
+                        '--depth-resolution input.'
+                    )
         self.writer.write_batch(columns)
 
     def _scratch_dir(self) -> Path:
@@ -240,31 +311,42 @@ class FeatureExtraction:
             raise EvaluationError('the staging directory is set by run(); call run().')
         return self._scratch
 
-    def run(self, target: Path, *, progress: bool) -> float:
-        """Extract every frame and write the dataset to `target`; returns the wall seconds."""
+    def run(self, target: Path | None, world: World, *, progress: bool) -> float:
+        """Extract every frame; rank 0 writes the dataset to ``target``; the wall seconds.
+
+        The bags are shared round-robin (`pixio_ros.distributed.shard`'s rule): in round k rank
+        r extracts bag k * N + r, and rank 0 writes the round's bags in command-line order, so
+        the dataset is the one a single process writes. Rank 0 holds one round's rows.
+        """
         from tqdm import tqdm
 
         self._check_signal_shapes()
-        self._scratch = target.parent
+        self._scratch = None if target is None else target.parent
         total = sum(len(plan.order) for plan in self.plans)
         start = time.perf_counter()
-        batch: list[PendingFrame] = []
-        with tqdm(total=total, desc='features', unit='frame', disable=not progress) as bar:
-            for plan in self.plans:
-                for pending in self._frames(plan, self.episodes):
-                    batch.append(pending)
-                    if len(batch) == self.config.batch_size:
-                        self._write(batch)
-                        bar.update(len(batch))
-                        batch = []
-                self.episodes += len(plan.episode_starts)
-            if batch:
-                self._write(batch)
-                bar.update(len(batch))
+        shown = progress and world.is_main
+        with tqdm(total=total, desc='features', unit='frame', disable=not shown) as bar:
+            for first in range(0, len(self.plans), world.size):
+                index = first + world.rank
+                with agreed(world, 'extracting its bags'):
+                    mine = self.bag_rows(index) if index < len(self.plans) else []
+                parts = gather_to_main(mine, world, 'collecting the rows')
+                with agreed(world, 'writing the rows'):
+                    for bag in parts or []:  # rank order is bag order within a round
+                        for columns in bag:
+                            self.append(columns)
+                            bar.update(len(columns[schema.STAMP]))
         wall = time.perf_counter() - start
-        if self.writer is None:
-            raise EvaluationError('no frame could be decoded; nothing to write.')
-        self.writer.save(target, self.description())
+        counts = all_gather((self.skipped, self.unmatched), world, 'counting the frames')
+        self.skipped = sum(skipped for skipped, _ in counts)
+        self.unmatched = sum(unmatched for _, unmatched in counts)
+        self.episodes = sum(len(plan.episode_starts) for plan in self.plans)
+        with agreed(world, 'writing the dataset'):
+            if world.is_main:
+                if self.writer is None:
+                    raise EvaluationError('no frame could be decoded; nothing to write.')
+                assert target is not None
+                self.writer.save(target, self.description())
         return wall
 
     def description(self) -> dict[str, Any]:
@@ -322,23 +404,71 @@ def extract_features(config: FeaturesConfig, *, progress: bool = False) -> Featu
 
     Nothing is written until the options, bags, topics and fields have been checked and the
     artifact loaded; the dataset is built in a staging directory beside OUT that replaces it
-    only at the end (and is removed on any failure).
+    only at the end (and is removed on any failure). One process; `extract_features_on_ranks`
+    is the same under torchrun.
     """
+    summary = _extract(config, World(), progress=progress)
+    assert summary is not None  # rank 0 of 1 always writes
+    return summary
+
+
+def extract_features_on_ranks(
+    config: FeaturesConfig, *, progress: bool = False
+) -> FeaturesSummary | None:
+    """`extract_features` on the ranks torchrun started (one process without torchrun).
+
+    Every rank plans every bag and extracts its share of them; rank 0 writes the dataset a
+    single process writes and returns the summary, the other ranks return None.
+    """
+    import torch
+
+    world = world_from_env()
+    device = rank_device(config.device, world)  # 'auto' stays only on one process
+    with joined(torch.device('cpu' if device == 'auto' else device), world):
+        return _extract(config, world, progress=progress)
+
+
+def _rank_inputs(
+    config: FeaturesConfig, engine: Engine, plans: Sequence[BagPlan]
+) -> dict[str, Any]:
+    """What every rank must share: the options, the artifact and the frames of every bag."""
+    options = {k: v for k, v in asdict(config).items() if k not in RANK_LOCAL_OPTIONS}
+    bags = [
+        {
+            'path': str(plan.path),
+            'image_topic': plan.image_topic,
+            'frames': len(plan.order),
+            'stamps': hashlib.sha256(plan.stamps.tobytes()).hexdigest(),
+        }
+        for plan in plans
+    ]
+    return {**options, 'model_sha256': engine.sha256, 'bags': bags}
+
+
+def _extract(config: FeaturesConfig, world: World, *, progress: bool) -> FeaturesSummary | None:
     from pixio_ros.runtime.engine import Engine
 
-    config.validate()
-    check_writable(config.out, force=config.force)
-    plans = [plan_bag(path, config) for path in config.bags]
-    engine = Engine(
-        config.model,
-        device=config.device,
-        precision=config.precision,
-        backend=config.backend,
-        warmup_runs=ENGINE_WARMUP_RUNS,
-    )
-    extraction = FeatureExtraction(config, engine, plans)
-    with atomic_output(config.out, force=config.force) as target:
-        wall = extraction.run(target, progress=progress)
+    with agreed(world, 'checking the inputs'):
+        config.validate()
+        if world.is_main:
+            check_writable(config.out, force=config.force)
+        plans = [plan_bag(path, config) for path in config.bags]
+        engine = Engine(
+            config.model,
+            device=rank_device(config.device, world),
+            precision=config.precision,
+            backend=config.backend,
+            warmup_runs=ENGINE_WARMUP_RUNS,
+        )
+        extraction = FeatureExtraction(config, engine, plans)
+    check_same_inputs(_rank_inputs(config, engine, plans), world, sources=RANK_SOURCES)
+    with contextlib.ExitStack() as stack:
+        target = None
+        if world.is_main:
+            target = stack.enter_context(atomic_output(config.out, force=config.force))
+        wall = extraction.run(target, world, progress=progress)
+    if not world.is_main:
+        return None
     assert extraction.writer is not None
     frames = extraction.writer.rows
     return FeaturesSummary(

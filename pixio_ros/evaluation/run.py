@@ -97,18 +97,11 @@ def _load_predictor(config: EvalConfig, world: World) -> tuple[Predictor, Engine
     # them so the reported inference times are the steady state.
     engine = Engine(
         config.model,
-        device=_rank_device(config.device, world),
+        device=rank_device(config.device, world),  # GPU LOCAL_RANK under torchrun
         warmup_runs=ENGINE_WARMUP_RUNS,
         backend=config.backend,
     )
     return EnginePredictor(engine, extras=config.write_bag is not None), engine
-
-
-def _rank_device(requested: str, world: World) -> str:
-    """The Engine device of this rank: GPU LOCAL_RANK under torchrun ('auto' included)."""
-    if world.distributed and requested == 'auto':
-        requested = _resolved(requested)
-    return rank_device(requested, world)
 
 
 def _resolved(requested: str) -> str:
@@ -142,7 +135,7 @@ def run_evaluation_on_ranks(config: EvalConfig, *, progress: bool = False) -> di
     import torch
 
     world = world_from_env()
-    with joined(torch.device(_rank_device(_resolved(config.device), world)), world):
+    with joined(torch.device(rank_device(_resolved(config.device), world)), world):
         return _evaluate(config, world, progress=progress)
 
 
