@@ -22,8 +22,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         '--precision',
         default='fp32',
-        choices=('fp32', 'fp16', 'bf16'),
-        help='fp32 (default); bf16 on CPUs with native bf16, fp16 on NVIDIA',
+        choices=('fp32', 'fp16', 'bf16', 'int8'),
+        help='fp32 (default); bf16 on CPUs with native bf16, fp16 on NVIDIA; int8 for an INT8 '
+        'artifact of `pixio-ros quantize`',
     )
     parser.add_argument(
         '--backend',

@@ -174,3 +174,53 @@ def test_a_torchscript_artifact_on_an_onnx_backend_stops_the_node(
     ]
     with pytest.raises(EngineError, match=f'backend {backend} does not read .*TorchScript'):
         PixioNode(context=ros_context, parameter_overrides=overrides)
+
+
+@pytest.fixture(scope='module')
+def int8_artifact(points_artifact, sample_bag, tmp_path_factory):
+    """The points artifact quantised by `pixio-ros quantize` on the sample bag."""
+    pytest.importorskip('nncf', reason="pip install 'pixio_ros[quantize]'")
+    from pixio_ros.quantization import QuantizeRequest, quantize_artifact
+
+    output = tmp_path_factory.mktemp('int8') / 'points.int8.onnx'
+    request = QuantizeRequest(
+        artifact=points_artifact,
+        output=output,
+        calibrate=(sample_bag,),
+        frames=6,
+        validate_frames=4,
+    )
+    return quantize_artifact(request).path
+
+
+def test_the_node_runs_an_int8_artifact_at_precision_int8(
+    make_node, client, int8_artifact, backend
+):
+    node = make_node(int8_artifact, precision='int8')
+    assert node.engine.backend_info.precision == 'int8'
+    latched = QoSProfile(
+        depth=1,
+        reliability=ReliabilityPolicy.RELIABLE,
+        durability=DurabilityPolicy.TRANSIENT_LOCAL,
+    )
+    client.subscribe(String, 'model_info', latched)
+    wait_until(lambda: client.messages('model_info'), what='latched model_info')
+    info = json.loads(client.messages('model_info')[0].data)
+    assert info['dtype'] == 'int8' and info['quantization']['calibration_frames'] == 6
+    assert info['backend']['name'] == backend and info['backend']['precision'] == 'int8'
+    subscribe(client, node, ['depth'])
+    image_pub, _ = input_publishers(client, node)
+    frame = image_msg(random_image(12), stamp_ns=5)
+    send_until_received(client, lambda: image_pub.publish(frame), frame.header, ['depth'])
+
+
+def test_an_int8_artifact_at_fp32_stops_the_node(ros_context, int8_artifact):
+    with pytest.raises(EngineError, match='INT8 artifact.*set precision int8'):
+        PixioNode(
+            context=ros_context,
+            parameter_overrides=[
+                Parameter('model_path', value=str(int8_artifact)),
+                Parameter('device', value='cpu'),
+                Parameter('warmup_runs', value=0),
+            ],
+        )
