@@ -344,4 +344,5 @@ def test_loading_never_imports_the_model_code(ts_path):
         'pixio_ros.model',
         'pixio_ros.model.artifact_format',
         'pixio_ros.model.errors',
+        'pixio_ros.model.quantization_record',
     }
