@@ -65,6 +65,8 @@ DEFAULT_IMAGE_TOPIC = '/camera/color/image_raw'
 SCHEME = 'post-training, model_type transformer, preset performance, target CPU'
 QUANTIZE_EXTRA_HINT = "pip install 'pixio_ros[quantize]' (nncf, with the onnx extra)"
 NNCF_LOGGER = 'nncf'
+NYU_CALIBRATION_SPLIT = 'train'
+"""The labeled NYUv2 .mat's split calibration reads by default (its test split is for eval)."""
 
 
 class GateRefusedError(QuantizationError):
@@ -174,7 +176,10 @@ def _importable(module: str) -> bool:
 def _sources(request: QuantizeRequest) -> tuple[list[FrameSource], list[FrameSource]]:
     """(calibration sources, validation sources; empty = held out of the calibration ones)."""
     if request.dataset is not None:
-        return [DatasetFrames(request.dataset, request.calibrate[0], request.split)], []
+        path, split = request.calibrate[0], request.split
+        if split is None and request.dataset == 'nyuv2' and path.suffix.lower() == '.mat':
+            split = NYU_CALIBRATION_SPLIT
+        return [DatasetFrames(request.dataset, path, split)], []
     calibration: list[FrameSource] = [BagFrames(p, request.image_topic) for p in request.calibrate]
     validation: list[FrameSource] = [BagFrames(p, request.image_topic) for p in request.validate]
     return calibration, validation

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -261,3 +262,27 @@ def test_tensorrt_int8_engine_is_within_the_gate(quantized, tmp_path, monkeypatc
     assert int8.backend == 'tensorrt'
     assert all(result.ok for result in int8.backend_info.parity.values())
     assert list((tmp_path / 'cache' / 'pixio_ros' / 'tensorrt').iterdir())
+
+
+def test_a_public_dataset_calibrates_from_its_training_split(source, tmp_path):
+    pytest.importorskip('h5py')
+    from dataset_files import write_nyu_labeled, write_nyu_splits
+
+    spec = SampleBagSpec(frames=10, height=480, width=640)
+    frames = [render_frame(spec, index) for index in range(10)]
+    mat = write_nyu_labeled(tmp_path / 'nyu.mat', [f[0] for f in frames], [f[1] for f in frames])
+    write_nyu_splits(tmp_path / 'splits.mat', train=range(1, 9), test=[9, 10])
+    output = tmp_path / 'nyu.int8.onnx'
+    request = QuantizeRequest(
+        artifact=source,
+        output=output,
+        calibrate=(mat,),
+        dataset='nyuv2',
+        frames=5,
+        validate_frames=3,
+    )
+    record = quantize_artifact(request).metadata.quantization
+    assert record is not None and record.calibration_frames == 5
+    assert record.calibration_source == (f'nyuv2:{mat} (train)',)
+    with pytest.raises(QuantizationError, match=r'needs 10 frames and the recordings hold 8'):
+        quantize_artifact(replace(request, frames=7, force=True))
