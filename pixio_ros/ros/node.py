@@ -16,6 +16,7 @@ reason), counted and skipped.
 
 from __future__ import annotations
 
+import signal
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -177,6 +178,9 @@ def run_node(program: str, make_node: Any, args: Sequence[str] | None) -> int:
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
+        # The process is ending. Ctrl-C under `ros2 launch` sends SIGINT twice (the terminal's,
+        # then launch's own): the second must not break the teardown off with a traceback.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         if node is not None:
             node.destroy_node()
         if rclpy.ok():  # SIGINT / SIGTERM may have shut the context down already

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import signal
 import subprocess
+import time
 
 import cv2
 import numpy as np
@@ -256,3 +257,24 @@ def test_missing_artifact_exits_with_one_clear_line(tmp_path):
     errors = [line for line in node.output().splitlines() if 'error' in line]
     assert len(errors) == 1
     assert 'absent.ts' in errors[0] and 'pixio-ros export' in errors[0]
+
+
+def test_repeated_sigint_ends_the_node_cleanly(tmp_path, points_artifact):
+    """Ctrl-C under ros2 launch: the terminal's SIGINT, then launch's, while the node tears down."""
+    node = NodeProcess(
+        tmp_path, {'model_path': str(points_artifact), 'device': 'cpu', 'warmup_runs': 0}, []
+    )
+    try:
+        wait_until(
+            lambda: node.check_alive() and 'listening on' in node.output(),
+            timeout=3 * WAIT_S,
+            what='pixio_node to start',
+        )
+        deadline = time.monotonic() + STOP_TIMEOUT_S
+        while node.process.poll() is None and time.monotonic() < deadline:
+            node.process.send_signal(signal.SIGINT)
+            time.sleep(0.01)
+        assert node.process.wait(STOP_TIMEOUT_S) == 0, node.output()
+        assert 'Traceback' not in node.output()
+    finally:
+        node.stop()
