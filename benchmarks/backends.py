@@ -60,9 +60,9 @@ from pixio_ros.runtime.backends import backend_available, choose_backend
 from pixio_ros.runtime.backends.parity import abs_rel, compare_int8, compare_outputs, cosines
 from pixio_ros.runtime.engine import Engine, EngineError
 from pixio_ros.runtime.precision import cpu_precision
+from pixio_ros.units import MS_PER_S
 
 HEADS = ('depth', 'none')
-MS_PER_S = 1000.0
 NODE_WARMUP_S = 3.0
 NODE_READY_TIMEOUT_S = 900.0
 NODE_OUTPUTS = ('depth', 'points', 'features', 'embedding')

@@ -22,12 +22,12 @@ from std_msgs.msg import Header
 
 from pixio_ros.model.artifact_format import ArtifactFormat
 from pixio_ros.ros.fastdds import point_fast_dds_at
+from pixio_ros.units import NS_PER_MS, NS_PER_S, stamp_ns
 
 REPO = Path(__file__).resolve().parent.parent
 
 HEIGHT, WIDTH = 480, 640
 FOCAL_PX = 525.0
-NS_PER_S = 1_000_000_000
 SPIN_TIMEOUT_S = 0.05
 POLL_S = 0.05
 MIN_ARRIVALS = 2  # a rate needs two events
@@ -121,7 +121,7 @@ def stamp_now(*headers: Header) -> int:
 
 def age_ms(header: Header) -> float:
     """How old a message stamped with the wall clock is now, in ms."""
-    return (time.time_ns() - header.stamp.sec * NS_PER_S - header.stamp.nanosec) / 1e6
+    return (time.time_ns() - stamp_ns(header)) / NS_PER_MS
 
 
 def rss_mib(pid: int) -> float:
@@ -194,9 +194,8 @@ class Camera(SpinningNode):
         self.start_spinning()
 
     def _on_depth(self, msg: Image) -> None:
-        stamp_ns = msg.header.stamp.sec * NS_PER_S + msg.header.stamp.nanosec
         with self.lock:
-            self.arrivals.append((time.monotonic(), age_ms(msg.header), stamp_ns))
+            self.arrivals.append((time.monotonic(), age_ms(msg.header), stamp_ns(msg.header)))
 
     def _on_diagnostics(self, msg: DiagnosticArray) -> None:
         with self.lock:

@@ -30,10 +30,10 @@ from pixio_ros.runtime.camera import backproject
 from pixio_ros.runtime.cloud import CloudOptions, flying_pixels, select_points
 from pixio_ros.runtime.navigation import NavigationOptions, laser_scan, obstacle_points
 from pixio_ros.runtime.sparse_reference import pairs_from_depth_image, pairs_from_points
+from pixio_ros.units import MS_PER_S
 
 HEIGHT, WIDTH = 480, 640
 MIS_SCALE = 1.3
-MS_PER_S = 1000.0
 
 
 def median_ms(step: Callable[[], object], repeats: int) -> float:

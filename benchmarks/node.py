@@ -36,13 +36,13 @@ from pixio_ros.ros.convert import cloud_msg
 from pixio_ros.ros.node_process import NodeProcess
 from pixio_ros.runtime.cloud import CloudOptions, select_points
 from pixio_ros.runtime.engine import Engine, RandomInitWarning
+from pixio_ros.units import MS_PER_S
 from pixio_ros.wire import encode_points
 
 CAMERA_HZ = 30.0
 OUTPUTS = ('depth', 'points', 'features', 'embedding')
 FAST_BUILDS = 20
 NAIVE_BUILDS = 3
-MS_PER_S = 1000.0
 START_TIMEOUT_S = 300.0
 WARMUP_FRAMES = 3
 

@@ -10,7 +10,6 @@ from pixio_ros.commands.args import HXW_HELP, parse_hxw
 
 HELP = 'Measure Engine.infer latency (p50/p95) and throughput of an artifact on this machine.'
 DEFAULT_RUNS = 20
-MS_PER_S = 1000.0
 MEDIAN = 50
 P95 = 95
 

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from pixio_ros.data.errors import DataError
-from pixio_ros.data.messages import stamp_ns, typestore
+from pixio_ros.data.messages import typestore
+from pixio_ros.units import stamp_ns
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ import numpy as np
 
 from pixio_ros.runtime.camera import PinholeCamera
 from pixio_ros.runtime.products import FrameProducts
+from pixio_ros.units import NS_PER_S
 from pixio_ros.wire import (
     COLORED_TOPIC,
     DEPTH_ENCODING,
@@ -30,7 +31,6 @@ from pixio_ros.wire import (
     encode_points,
 )
 
-NS_PER_S: Final = 1_000_000_000
 JPEG_FORMAT: Final = 'rgb8; jpeg compressed bgr8'  # what image_transport's compressed plugin writes
 IMAGE_CHANNELS: Final = {'rgb8': 3, 'bgr8': 3, 'mono8': 1, '16UC1': 1, DEPTH_ENCODING: 1}
 IMAGE_DTYPES: Final[dict[str, np.dtype]] = {
@@ -65,11 +65,6 @@ def header(stamp_ns: int, frame_id: str) -> Any:
     time_cls = msg_class('builtin_interfaces/msg/Time')
     stamp = time_cls(sec=stamp_ns // NS_PER_S, nanosec=stamp_ns % NS_PER_S)
     return msg_class('std_msgs/msg/Header')(stamp=stamp, frame_id=frame_id)
-
-
-def stamp_ns(msg_header: Any) -> int:
-    """Integer nanoseconds of a header's stamp (any object with stamp.sec / stamp.nanosec)."""
-    return int(msg_header.stamp.sec) * NS_PER_S + int(msg_header.stamp.nanosec)
 
 
 def twist_message(*, linear_x: float = 0.0, angular_z: float = 0.0) -> Any:

@@ -20,6 +20,7 @@ import numpy as np
 from pixio_ros.data.bag import BagReader
 from pixio_ros.data.errors import DataError
 from pixio_ros.data.feature_schema import signal_column
+from pixio_ros.units import NS_PER_MS
 
 __all__ = [
     'ALIGNMENT_RULE',
@@ -37,7 +38,6 @@ ALIGNMENT_RULE: Final = (
     'message; NaN and matched=false when the nearest message is more than max_gap_ms away'
 )
 FIELD_SEPARATOR: Final = '.'
-NS_PER_MS: Final = 1_000_000
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from pixio_ros.data.errors import DataError
 from pixio_ros.data.samples import RGBDSample, read_color, read_depth_png
 from pixio_ros.data.stamps import pair_stamps
 from pixio_ros.runtime.camera import PinholeCamera
+from pixio_ros.units import NS_PER_S
 
 __all__ = [
     'TUM_CAMERAS',
@@ -37,7 +38,6 @@ TUM_DEPTH_SCALE: Final = 5000.0
 TUM_MAX_DIFFERENCE_S: Final = 0.02
 TUM_WIDTH: Final = 640
 TUM_HEIGHT: Final = 480
-NS_PER_S: Final = 1_000_000_000
 
 
 def _tum_camera(fx: float, fy: float, cx: float, cy: float, d: tuple[float, ...]) -> PinholeCamera:

@@ -204,12 +204,13 @@ class PolicyDemo:
         """Both nodes as processes, `bag` played in: (live action, recorded command) pairs."""
         from pixio_ros.data.bag import BagReader
         from pixio_ros.data.errors import DataError
-        from pixio_ros.data.messages import stamp_ns, typestore
+        from pixio_ros.data.messages import typestore
         from pixio_ros.data.sample_bag import CMD_VEL_TOPIC, COLOR_INFO_TOPIC, COLOR_TOPIC
         from pixio_ros.demo.live import prepare_environment
         from pixio_ros.ros.node_process import NodeProcess
         from pixio_ros.ros.player import BagPlayer
         from pixio_ros.ros.recorder import Recorder, spinning_node
+        from pixio_ros.units import stamp_ns
 
         prepare_environment()
         node = NodeProcess(

@@ -12,8 +12,8 @@ from pixio_ros.evaluation.errors import EvaluationError
 from pixio_ros.evaluation.metrics import check_depth_range
 from pixio_ros.evaluation.pointcloud import DEFAULT_FSCORE_THRESHOLD_M, DEFAULT_MAX_POINTS
 from pixio_ros.evaluation.protocol import EvalProtocol, get_protocol
+from pixio_ros.units import NS_PER_MS
 
-NS_PER_MS = 1_000_000
 # --write-bag: a path with this suffix is one mcap file; any other path is a rosbag2 directory.
 MCAP_SUFFIX = '.mcap'
 # Suffixes of formats that --write-bag does not write (it writes mcap only).

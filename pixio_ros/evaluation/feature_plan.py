@@ -29,6 +29,7 @@ from pixio_ros.evaluation.errors import EvaluationError
 from pixio_ros.evaluation.plan import read_cameras
 from pixio_ros.runtime.camera import PinholeCamera
 from pixio_ros.runtime.image_codec import DEPTH_ENCODINGS, RGB_ENCODINGS
+from pixio_ros.units import NS_PER_S
 
 __all__ = [
     'CAMERA_INFO_NONE',
@@ -41,7 +42,6 @@ __all__ = [
 
 CAMERA_INFO_NONE: Final = 'none'
 """--camera-info-topic value that turns off the CameraInfo found beside the image topic."""
-NS_PER_S: Final = 1_000_000_000
 LEROBOT_UNAVAILABLE: Final = (
     '--format lerobot needs the lerobot package, which cannot share this environment: every '
     'lerobot release requires torch < 2.12 (0.6.1: torch<2.12.0,>=2.7, Python >= 3.12) and this '

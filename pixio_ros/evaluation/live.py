@@ -12,10 +12,10 @@ from typing import Any, Final
 
 import numpy as np
 
-from pixio_ros.data.messages import stamp_ns, typestore
+from pixio_ros.data.messages import typestore
 from pixio_ros.model.artifact_format import ArtifactMetadata, random_init_parts
+from pixio_ros.units import NS_PER_MS, stamp_ns
 
-NS_PER_MS: Final = 1e6
 DIAGNOSTICS_TOPIC: Final = '/diagnostics'
 # diagnostics key of pixio_node -> summary name; frame counters are integers
 DIAGNOSTIC_KEYS: Final = {

@@ -17,8 +17,8 @@ from pixio_ros.evaluation.config import EvalConfig
 from pixio_ros.evaluation.errors import EvaluationError
 from pixio_ros.runtime.camera import CameraError, PinholeCamera
 from pixio_ros.runtime.image_codec import DEPTH_ENCODINGS, RGB_ENCODINGS
+from pixio_ros.units import NS_PER_S
 
-NS_PER_S = 1_000_000_000
 IMAGE, DEPTH, PREDICTION = 'image', 'depth', 'prediction'
 
 

@@ -12,8 +12,8 @@ import numpy as np
 from pixio_ros.evaluation.replay import HISTOGRAM_EDGES, FrameResult, FrameView
 from pixio_ros.evaluation.summary import scored
 from pixio_ros.runtime.products import colorize
+from pixio_ros.units import NS_PER_S
 
-NS_PER_S: Final = 1e9
 DPI: Final = 100
 ERROR_CLIP: Final = 0.5  # relative error shown at full intensity in the error maps
 PANEL_MIN_WIDTH_PX: Final = 320  # small test images are upscaled so the captions fit

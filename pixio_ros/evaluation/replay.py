@@ -33,9 +33,8 @@ from pixio_ros.evaluation.sparse_alignment import SparseAligner
 from pixio_ros.runtime.alignment import aligned_prediction
 from pixio_ros.runtime.camera import CameraError, PinholeCamera, backproject
 from pixio_ros.runtime.products import Wanted, build_products
+from pixio_ros.units import MS_PER_S, NS_PER_S
 
-MS_PER_S: Final = 1000.0
-NS_PER_S: Final = 1_000_000_000
 DATASET_FRAME_ID: Final = 'camera'
 """frame_id of a dataset frame's products in --write-bag (datasets name no TF frame)."""
 # Relative-error histogram (|pred - gt| / gt) over every valid pixel of every frame.

@@ -11,7 +11,7 @@ import contextlib
 import hashlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -54,12 +54,12 @@ from pixio_ros.evaluation.summary import summarise
 from pixio_ros.files import atomic_output, check_writable
 from pixio_ros.model.artifact_format import random_init_parts
 from pixio_ros.runtime.alignment import AlignMode, AlignOptions
+from pixio_ros.units import MS_PER_S
 
 if TYPE_CHECKING:
     from pixio_ros.runtime.engine import Engine
 
 ENGINE_WARMUP_RUNS = 3
-MS_PER_S: Final = 1000.0
 RANK_LOCAL_OPTIONS = frozenset({'out', 'force'})
 """Options only rank 0 uses (it alone writes DIR); the others must agree between the ranks."""
 PLAN_SOURCES = {

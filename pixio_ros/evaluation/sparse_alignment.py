@@ -29,6 +29,7 @@ from pixio_ros.runtime.alignment import (
 )
 from pixio_ros.runtime.camera import PinholeCamera
 from pixio_ros.runtime.sparse_reference import align_frame
+from pixio_ros.units import NS_PER_S
 
 __all__ = [
     'ALIGNMENT_CSV',
@@ -42,7 +43,6 @@ __all__ = [
 REFERENCE_TYPES: Final = ('sensor_msgs/msg/Image', 'sensor_msgs/msg/PointCloud2')
 ALIGNMENT_CSV: Final = 'alignment.csv'
 ALIGNMENT_PLOT: Final = 'alignment_scale.png'
-NS_PER_S: Final = 1e9
 DPI: Final = 110
 
 

@@ -18,6 +18,8 @@ import numpy as np
 from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 
+from pixio_ros.units import MS_PER_S
+
 __all__ = [
     'BatchSnapshot',
     'BatchStats',
@@ -43,7 +45,6 @@ Clocks of machines synchronised by NTP or PTP differ by well under this; a stamp
 comes from an unsynchronised clock (or sim time without /clock) and would make the message age
 negative, so it is counted and kept out of the age percentiles instead.
 """
-MS_PER_S = 1000.0
 
 
 @dataclass

@@ -31,11 +31,11 @@ from pixio_ros.ros.settings import NodeSettings
 from pixio_ros.ros.stream import CameraStream, InputMessage
 from pixio_ros.ros.throttled_log import ThrottledLog
 from pixio_ros.runtime.engine import Engine
+from pixio_ros.units import MS_PER_S
 
 __all__ = ['Pipeline']
 
 WORKER_POLL_S = 0.1
-MS_PER_S = 1000.0
 Published = list[tuple[CameraStream, InferredFrame]]
 
 

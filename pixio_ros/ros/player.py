@@ -25,6 +25,7 @@ from rosgraph_msgs.msg import Clock
 
 from pixio_ros.data.bag import BagReader
 from pixio_ros.data.errors import DataError
+from pixio_ros.units import NS_PER_S
 
 if TYPE_CHECKING:
     from pixio_ros.data.bag import RawMessage
@@ -32,7 +33,6 @@ if TYPE_CHECKING:
 __all__ = ['CLOCK_TOPIC', 'BagPlayer', 'message_class', 'play_bag']
 
 LOGGER = logging.getLogger(__name__)
-NS_PER_S: Final = 1_000_000_000
 CLOCK_TOPIC: Final = '/clock'
 # /clock at 40 Hz of wall time, as `ros2 bag play --clock` does by default.
 CLOCK_PERIOD_NS: Final = 25_000_000

@@ -42,11 +42,11 @@ from pixio_ros.ros.policy_settings import (
 )
 from pixio_ros.ros.settings import SettingsError
 from pixio_ros.ros.throttled_log import ThrottledLog
+from pixio_ros.units import NS_PER_MS, stamp_ns
 
 __all__ = ['PixioPolicyNode', 'PolicyStats', 'main']
 
 NODE_NAME: Final = 'pixio_policy'
-NS_PER_MS: Final = 1_000_000
 AGE_SAMPLES: Final = 200
 # Clouds of frames whose partner has not arrived yet, per topic: the node publishes features and
 # embedding of one frame back to back, so a few frames suffice.
@@ -112,10 +112,6 @@ class PolicyStats:
 
 def _percentile(values: collections.deque[float], q: float) -> str:
     return f'{float(np.percentile(list(values), q)):.2f}' if values else 'nan'
-
-
-def _stamp_ns(header: Any) -> int:
-    return int(header.stamp.sec) * 1_000_000_000 + int(header.stamp.nanosec)
 
 
 class PixioPolicyNode(Node):
@@ -205,7 +201,7 @@ class PixioPolicyNode(Node):
 
     def _on_cloud(self, topic: str, msg: PointCloud2) -> None:
         """Keep the cloud until its partner of the same stamp arrives, then act on the pair."""
-        stamp = _stamp_ns(msg.header)
+        stamp = stamp_ns(msg.header)
         if stamp == 0:
             self._reject('unstamped', f'{topic} cloud without a header stamp; skipped')
             return
@@ -227,7 +223,7 @@ class PixioPolicyNode(Node):
         self._act(features, embedding)
 
     def _act(self, features_msg: PointCloud2, embedding_msg: PointCloud2) -> None:
-        age_ms = (self.get_clock().now().nanoseconds - _stamp_ns(features_msg.header)) / NS_PER_MS
+        age_ms = (self.get_clock().now().nanoseconds - stamp_ns(features_msg.header)) / NS_PER_MS
         limit = self.settings.max_feature_age_ms
         if age_ms > limit:
             text = f'features {age_ms:.0f} ms old (max_feature_age_ms {limit:g}); not acted on'

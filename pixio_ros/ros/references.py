@@ -19,18 +19,13 @@ from pixio_ros.data.stamps import nearest_index
 from pixio_ros.runtime.alignment import AlignmentState, AlignOptions, ScaleTracker
 from pixio_ros.runtime.camera import PinholeCamera
 from pixio_ros.runtime.sparse_reference import align_frame
+from pixio_ros.units import stamp_ns
 
-__all__ = ['REFERENCE_BUFFER', 'Alignment', 'ReferenceBuffer', 'stamp_ns']
+__all__ = ['REFERENCE_BUFFER', 'Alignment', 'ReferenceBuffer']
 
 Reference: TypeAlias = Image | PointCloud2
 # References kept per camera: enough to span a model slower than the range sensor.
 REFERENCE_BUFFER = 32
-NS_PER_S = 1_000_000_000
-
-
-def stamp_ns(header: Any) -> int:
-    """A header's stamp in integer nanoseconds."""
-    return int(header.stamp.sec) * NS_PER_S + int(header.stamp.nanosec)
 
 
 class ReferenceBuffer:

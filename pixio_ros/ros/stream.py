@@ -38,6 +38,7 @@ from pixio_ros.runtime.engine import Engine, EngineError
 from pixio_ros.runtime.image_codec import ImageCodecError
 from pixio_ros.runtime.navigation import scan_frame_id
 from pixio_ros.runtime.products import Wanted, build_products, engine_outputs
+from pixio_ros.units import NS_PER_MS, stamp_ns
 from pixio_ros.wire import (
     COLORED_TOPIC,
     DEPTH_INFO_TOPIC,
@@ -56,8 +57,6 @@ SPARSE_POINTS_TOPIC = 'sparse_points'
 __all__ = ['ERROR_REASONS', 'CameraStream', 'InputMessage']
 
 InputMessage: TypeAlias = Image | CompressedImage
-NS_PER_MS = 1e6
-NS_PER_S = 1e9
 # Short reasons a frame can fail for (diagnostics keys `errors <reason>`).
 ERROR_REASONS: tuple[tuple[type[Exception], str], ...] = (
     (ImageCodecError, 'decode'),
@@ -385,11 +384,10 @@ class CameraStream:
         self._log.warning(f'{self.name}:{reason}', f'frame{where} skipped ({reason}): {detail}')
 
     def _age_ms(self, msg: InputMessage) -> float | None:
-        stamp = msg.header.stamp
-        stamp_ns = stamp.sec * int(NS_PER_S) + stamp.nanosec
-        if stamp_ns == 0:
+        stamp = stamp_ns(msg.header)
+        if stamp == 0:
             return None
-        return (self._node.get_clock().now().nanoseconds - stamp_ns) / NS_PER_MS
+        return (self._node.get_clock().now().nanoseconds - stamp) / NS_PER_MS
 
     # --- diagnostics --------------------------------------------------------------------------
 

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Final, Literal, TypeAlias
 import numpy as np
 
 from pixio_ros.errors import PixioRosError
+from pixio_ros.units import NS_PER_MS
 
 if TYPE_CHECKING:
     from pixio_ros.runtime.engine import Prediction
@@ -46,7 +47,6 @@ MAD_TO_SIGMA: Final = 1.4826
 REFIT_ROUNDS: Final = 3
 # Floor of the rejection band, so exact data (MAD 0) keeps the pairs within rounding.
 MIN_BAND: Final = 1e-6
-NS_PER_MS: Final = 1e6
 
 
 class AlignmentError(PixioRosError):

@@ -35,6 +35,7 @@ from pixio_ros.model.artifact_format import (
 from pixio_ros.runtime.backends import BACKEND_CHOICES, Backend, BackendInfo, open_backend
 from pixio_ros.runtime.backends.base import resolve_device
 from pixio_ros.runtime.errors import EngineError
+from pixio_ros.units import MS_PER_S
 
 __all__ = [
     'BACKEND_CHOICES',
@@ -50,7 +51,6 @@ __all__ = [
 ]
 
 UINT8_MAX = 255.0
-MS_PER_S = 1000.0
 IMAGE_DIMS = 2  # (H, W)
 
 

@@ -8,9 +8,9 @@ import time
 import pytest
 
 from pixio_ros.data.bag import BagReader
-from pixio_ros.data.messages import stamp_ns
 from pixio_ros.data.sample_bag import COLOR_TOPIC, SampleBagSpec, write_sample_bag
 from pixio_ros.ros.player import BagPlayer, play_bag
+from pixio_ros.units import stamp_ns
 
 FRAMES = 8
 NS_PER_MS = 1_000_000
