@@ -19,6 +19,7 @@ __all__ = [
     'FALSE_WORDS',
     'LIFECYCLE_EXECUTABLE',
     'NODE_EXECUTABLE',
+    'POLICY_EXECUTABLE',
     'RVIZ_CONFIG',
     'RVIZ_EXECUTABLE',
     'RVIZ_MISSING',
@@ -38,6 +39,7 @@ TRUE_WORDS: Final = frozenset({'true', '1', 'yes'})
 FALSE_WORDS: Final = frozenset({'false', '0', 'no'})
 NODE_EXECUTABLE: Final = 'pixio_node'
 LIFECYCLE_EXECUTABLE: Final = 'pixio_lifecycle_node'
+POLICY_EXECUTABLE: Final = 'pixio_policy_node'
 RVIZ_PACKAGE: Final = 'rviz2'
 RVIZ_EXECUTABLE: Final = 'rviz2'
 RVIZ_CONFIG: Final = 'pixio.rviz'

@@ -10,6 +10,7 @@ import pytest
 from pixio_ros.ros.launch_arguments import (
     LIFECYCLE_EXECUTABLE,
     NODE_EXECUTABLE,
+    POLICY_EXECUTABLE,
     RVIZ_MISSING,
     RVIZ_PACKAGE,
     NodeStart,
@@ -114,9 +115,13 @@ def test_launch_file_starts_each_executable_by_its_console_script_name():
         for keyword in node.keywords
         if keyword.arg == 'executable' and isinstance(keyword.value, ast.Constant)
     }
-    assert executables == {('Node', NODE_EXECUTABLE), ('LifecycleNode', LIFECYCLE_EXECUTABLE)}
+    assert executables == {
+        ('Node', NODE_EXECUTABLE),
+        ('LifecycleNode', LIFECYCLE_EXECUTABLE),
+        ('Node', POLICY_EXECUTABLE),
+    }
     setup_text = (REPO / 'setup.py').read_text()
-    for executable in (NODE_EXECUTABLE, LIFECYCLE_EXECUTABLE):
+    for executable in (NODE_EXECUTABLE, LIFECYCLE_EXECUTABLE, POLICY_EXECUTABLE):
         assert f"'{executable} = pixio_ros.ros." in setup_text
 
 
