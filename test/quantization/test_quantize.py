@@ -34,7 +34,7 @@ from pixio_ros.quantization import (
     QuantizeRequest,
     quantize_artifact,
 )
-from pixio_ros.runtime.engine import Engine, EngineError
+from pixio_ros.runtime.engine import Engine, EngineError, model_input
 
 INPUT = (64, 96)
 CALIBRATION_FRAMES = 6
@@ -128,6 +128,38 @@ def test_it_runs_on_each_cpu_backend_within_the_gate_of_fp32(backend, source, sc
         assert depth_metrics(got.depth.ravel(), want.depth.ravel())['abs_rel'] <= 0.01
         a, b = got.embedding, want.embedding
         assert float(a @ b / np.linalg.norm(a) / np.linalg.norm(b)) >= 0.99
+
+
+def test_openvino_int8_compiles_a_static_batch_per_size_and_equals_the_gate_runtime(
+    source, quantized
+):
+    """INT8 on OpenVINO runs at a static batch, compiled once per size; fp32 stays dynamic.
+
+    OpenVINO's dynamic-shape INT8 kernels bent a trained DPT head's depth (AbsRel 0.22 against
+    fp32 where the same file at a static batch, and ONNX Runtime, gave 0.003); the random-init
+    tiny model here does not trip them, so the shape itself is what this test pins.
+    """
+    pytest.importorskip('openvino')
+    from pixio_ros.runtime.backends.openvino_backend import OpenVinoBackend
+
+    def backend(path: Path, precision: str) -> OpenVinoBackend:
+        metadata = read_metadata(path)
+        return OpenVinoBackend(path, metadata, file_sha256(path), device='cpu', precision=precision)
+
+    int8, fp32 = backend(quantized.path, 'int8'), backend(source, 'fp32')
+    assert int8.static_batches == (1,) and fp32.static_batches is None
+    gate_runtime = engine(quantized.path, 'onnxruntime', 'int8')
+    spec = SampleBagSpec(frames=BAG_FRAMES, height=96, width=128)
+    frames = [render_frame(spec, index)[0] for index in (2, 9)]
+    images = torch.cat([model_input(torch.from_numpy(rgb), INPUT) for rgb in frames])
+    pair = int8(images)
+    assert int8.static_batches == (1, 2)
+    for index, rgb in enumerate(frames):
+        single = int8(images[index : index + 1])
+        want = gate_runtime.infer(rgb)
+        np.testing.assert_allclose(pair['depth'][index], single['depth'][0], rtol=1e-5, atol=1e-6)
+        got = single['depth'][0, 0].numpy()
+        assert depth_metrics(got.ravel(), want.depth.ravel())['abs_rel'] <= 1e-3
 
 
 def test_precision_and_artifact_must_agree(source, quantized):

@@ -1,7 +1,11 @@
 """The OpenVINO backend: an .onnx artifact on Intel / AMD CPUs (and Intel GPU / NPU devices).
 
 OpenVINO reads the ONNX file itself, reshapes it to the artifact's input size (batch stays
-dynamic, for several cameras) and compiles it for the device. Compiled models are cached in
+dynamic, for several cameras) and compiles it for the device. INT8 artifacts are compiled at a
+static batch instead, once per batch size a caller uses: OpenVINO 2026.4's dynamic-shape INT8
+kernels got a trained DPT head's depth wrong (AbsRel 0.22 against fp32 where the same file at a
+static batch, and ONNX Runtime, give 0.003; the fault is in a quantised convolution whose output
+also feeds a residual add), and a static shape costs nothing in speed. Compiled models are cached in
 ``~/.cache/pixio_ros/openvino/<sha256>-<OpenVINO version>/`` (`cache_dir`), so only the first
 start with an artifact pays the compilation.
 
@@ -112,20 +116,17 @@ class OpenVinoBackend:
         cache = openvino_cache_dir(sha256, version)
         cache.mkdir(parents=True, exist_ok=True)
         core.set_property({'CACHE_DIR': str(cache)})
-        height, width = metadata.input_size
+        self._input_size = metadata.input_size
         config: dict[str, Any] = {
             'INFERENCE_PRECISION_HINT': OV_HINTS[precision],
             'PERFORMANCE_HINT': 'LATENCY',
         }
-        try:
-            model = core.read_model(str(path))
-            model.reshape({model.input(0): ov.PartialShape([-1, height, width, 3])})
-            self._compiled = core.compile_model(model, target, config)
-        except Exception as err:  # OpenVINO raises RuntimeError and its own types
-            raise EngineError(
-                f'{path} is an ONNX model that OpenVINO {version} cannot compile for {target} '
-                f'({first_line(err)}); re-export it: `pixio-ros export ... -o model.onnx`'
-            ) from err
+        # What compiling again for another batch size needs (INT8 artifacts, below).
+        self._ov, self._core, self._path = ov, core, path
+        self._target, self._config, self._version = target, config, version
+        self._static_batch = precision == 'int8'
+        self._by_batch: dict[int, tuple[Any, dict[str, Any]]] = {}
+        self._compiled = self._compile(1 if self._static_batch else -1)
         hint = self._compiled.get_property('INFERENCE_PRECISION_HINT')
         effective = hint.get_type_name() if hasattr(hint, 'get_type_name') else str(hint)
         if effective != OV_HINTS[precision]:
@@ -141,6 +142,8 @@ class OpenVinoBackend:
                 'it: `pixio-ros export ... -o model.onnx`'
             )
         self._request = self._compiled.create_infer_request()
+        if self._static_batch:
+            self._by_batch[1] = (self._request, self._names)
         self._lock = threading.Lock()
         self.metadata = metadata
         self.sha256 = sha256
@@ -153,6 +156,43 @@ class OpenVinoBackend:
             selection=selection,
             cache_dir=str(cache),
         )
+
+    def _compile(self, batch: int) -> Any:
+        """The model compiled for `batch` images (-1: any number), or the start-up error."""
+        height, width = self._input_size
+        try:
+            model = self._core.read_model(str(self._path))
+            model.reshape({model.input(0): self._ov.PartialShape([batch, height, width, 3])})
+            return self._core.compile_model(model, self._target, self._config)
+        except Exception as err:  # OpenVINO raises RuntimeError and its own types
+            raise EngineError(
+                f'{self._path} is an ONNX model that OpenVINO {self._version} cannot compile for '
+                f'{self._target} ({first_line(err)}); re-export it: `pixio-ros export ... -o '
+                'model.onnx`'
+            ) from err
+
+    def _request_for(self, batch: int) -> tuple[Any, dict[str, Any]]:
+        """The infer request for `batch` images and its output ports by name.
+
+        The one dynamic request, or for INT8 a static one per batch size, compiled on first use;
+        called with the lock held, so each size is compiled once.
+        """
+        if not self._static_batch:
+            return self._request, self._names
+        if batch not in self._by_batch:
+            compiled = self._compile(batch)
+            ports = {port.get_any_name(): port for port in compiled.outputs}
+            self._by_batch[batch] = (compiled.create_infer_request(), ports)
+        return self._by_batch[batch]
+
+    @property
+    def static_batches(self) -> tuple[int, ...] | None:
+        """The batch sizes compiled so far at a static shape (INT8), or None (one dynamic model).
+
+        INT8 artifacts compile once per batch size a caller uses; fp32, bf16 and fp16 keep one
+        model whose batch axis is dynamic.
+        """
+        return tuple(sorted(self._by_batch)) if self._static_batch else None
 
     @staticmethod
     def _check_precision(core: Any, target: str, precision: Precision) -> None:
@@ -175,10 +215,10 @@ class OpenVinoBackend:
         image = batch.contiguous().numpy()
         try:
             with self._lock:
-                result = self._request.infer({0: image})
+                request, ports = self._request_for(image.shape[0])
+                result = request.infer({0: image})
                 return {
-                    name: torch.from_numpy(result[self._names[name]])
-                    for name in self.metadata.outputs
+                    name: torch.from_numpy(result[ports[name]]) for name in self.metadata.outputs
                 }
         except Exception as err:  # OpenVINO's own exception types
             raise RuntimeError(f'openvino: {first_line(err)}') from err
