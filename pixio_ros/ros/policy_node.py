@@ -42,7 +42,7 @@ from pixio_ros.ros.policy_settings import (
 )
 from pixio_ros.ros.settings import SettingsError
 from pixio_ros.ros.throttled_log import ThrottledLog
-from pixio_ros.units import NS_PER_MS, stamp_ns
+from pixio_ros.units import MS_PER_S, NS_PER_MS, stamp_ns
 
 __all__ = ['PixioPolicyNode', 'PolicyStats', 'main']
 
@@ -255,7 +255,7 @@ class PixioPolicyNode(Node):
                 torch.from_numpy(embedding)[None].to(self.settings.device),
             )[0].cpu()
         self._publish(features_msg.header, action.tolist())
-        self.stats.acted(age_ms, (time.perf_counter() - started) * 1000.0)
+        self.stats.acted(age_ms, (time.perf_counter() - started) * MS_PER_S)
 
     def _publish(self, header: Header, action: Sequence[float]) -> None:
         if self._header_pub is not None:

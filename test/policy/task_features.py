@@ -14,6 +14,7 @@ import numpy as np
 from pixio_ros.data import feature_schema as schema
 from pixio_ros.data.sample_bag import FRAME_ID, FRAME_RATE_HZ, SampleBagSpec, render_frame
 from pixio_ros.data.turn_task import turn_episode
+from pixio_ros.evaluation.featurize import ROW_COLUMNS
 
 ACTION = schema.signal_column('/cmd_vel', 'angular.z')
 TASK_SIZE = (96, 128)
@@ -21,20 +22,7 @@ TASK_SIZE = (96, 128)
 
 def task_rows(engine, episodes: range, frames: int, *, unmatched=frozenset()):
     """Schema rows of `episodes` x `frames` task frames; (episode, frame) in `unmatched` get NaN."""
-    rows: dict[str, list] = {
-        name: []
-        for name in (
-            schema.EPISODE,
-            schema.FRAME,
-            schema.STAMP,
-            schema.FRAME_ID,
-            schema.FEATURES,
-            schema.EMBEDDING,
-            schema.XYZ,
-            schema.MATCHED,
-            ACTION,
-        )
-    }
+    rows: dict[str, list] = {name: [] for name in (*ROW_COLUMNS, ACTION)}
     for episode in episodes:
         spec = SampleBagSpec(
             frames=frames,

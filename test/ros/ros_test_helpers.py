@@ -5,6 +5,7 @@ The decoder builds a numpy dtype from the message's own fields, independently of
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable
@@ -197,3 +198,18 @@ def send_until_received(
         if time.monotonic() > deadline:
             missing = [topic for topic, message in found.items() if message is None]
             pytest.fail(f'no message with stamp {key} on {missing} after {timeout} s')
+
+
+def latched_model_info(client: Any) -> dict[str, Any]:
+    """The node's latched `model_info` JSON, as a late subscriber (transient-local) gets it."""
+    from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+    from std_msgs.msg import String
+
+    latched = QoSProfile(
+        depth=1,
+        reliability=ReliabilityPolicy.RELIABLE,
+        durability=DurabilityPolicy.TRANSIENT_LOCAL,
+    )
+    client.subscribe(String, 'model_info', latched)
+    wait_until(lambda: client.messages('model_info'), what='latched model_info')
+    return json.loads(client.messages('model_info')[0].data)

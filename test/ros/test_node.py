@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import time
 
 import cv2
@@ -11,7 +10,7 @@ import numpy as np
 import pytest
 from cloud_reader import cloud_array
 from rclpy.parameter import Parameter
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.qos import QoSProfile, ReliabilityPolicy
 from ros_test_helpers import (
     CX,
     CY,
@@ -22,6 +21,7 @@ from ros_test_helpers import (
     INPUT_SIZE,
     camera_info_msg,
     image_msg,
+    latched_model_info,
     output_types,
     random_image,
     send_until_received,
@@ -30,7 +30,6 @@ from ros_test_helpers import (
     wait_until,
 )
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
-from std_msgs.msg import String
 
 from pixio_ros.model.artifact_format import ArtifactError
 from pixio_ros.ros.errors import NodeError
@@ -154,14 +153,7 @@ def test_model_resolution_depth_has_rescaled_camera_info(make_node, client, poin
 
 def test_model_info_is_latched_json_with_sha256(make_node, client, points_artifact):
     make_node(points_artifact)
-    latched = QoSProfile(
-        depth=1,
-        reliability=ReliabilityPolicy.RELIABLE,
-        durability=DurabilityPolicy.TRANSIENT_LOCAL,
-    )
-    client.subscribe(String, 'model_info', latched)
-    wait_until(lambda: client.messages('model_info'), what='latched model_info')
-    info = json.loads(client.messages('model_info')[0].data)
+    info = latched_model_info(client)
     assert info['sha256'] == hashlib.sha256(points_artifact.read_bytes()).hexdigest()
     assert info['input_size'] == [64, 96]
     assert info['head_kind'] == 'points'

@@ -14,7 +14,14 @@ import typing
 import pytest
 from rclpy.parameter import Parameter
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
-from ros_test_helpers import INPUT_SIZE, image_msg, random_image, send_until_received, wait_until
+from ros_test_helpers import (
+    INPUT_SIZE,
+    image_msg,
+    latched_model_info,
+    random_image,
+    send_until_received,
+    wait_until,
+)
 from std_msgs.msg import String
 from test_node import (  # noqa: F401 (collected here again, on this module's fixtures)
     input_publishers,
@@ -198,14 +205,7 @@ def test_the_node_runs_an_int8_artifact_at_precision_int8(
 ):
     node = make_node(int8_artifact, precision='int8')
     assert node.engine.backend_info.precision == 'int8'
-    latched = QoSProfile(
-        depth=1,
-        reliability=ReliabilityPolicy.RELIABLE,
-        durability=DurabilityPolicy.TRANSIENT_LOCAL,
-    )
-    client.subscribe(String, 'model_info', latched)
-    wait_until(lambda: client.messages('model_info'), what='latched model_info')
-    info = json.loads(client.messages('model_info')[0].data)
+    info = latched_model_info(client)
     assert info['dtype'] == 'int8' and info['quantization']['calibration_frames'] == 6
     assert info['backend']['name'] == backend and info['backend']['precision'] == 'int8'
     subscribe(client, node, ['depth'])
